@@ -1,0 +1,147 @@
+"""Cache invalidation across processes and instances.
+
+Writers call :func:`changed` (directly or through model signals) after data that processes keep
+in memory changes. Local listeners run at once; other processes learn it from Redis pub/sub when
+``REDIS_URL`` is set, and from a cheap poll of :class:`ChangeMarker` otherwise (and as a backstop).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable
+
+from asgiref.sync import sync_to_async
+from django.conf import settings
+from django.db import transaction
+from django.db.models import F
+
+from apps.core.models import ChangeMarker
+
+logger = logging.getLogger(__name__)
+
+TOPIC_KEYS = "keys"
+TOPIC_ROUTING = "routing"
+TOPIC_CONFIG = "config"
+REDIS_CHANNEL = "gateway:changes"
+
+_listeners: dict[str, list[Callable[[], None]]] = {}
+_seen: dict[str, int] = {}
+
+
+def subscribe(topic: str, callback: Callable[[], None]) -> None:
+    """Run ``callback`` (cheap, sync, no I/O) whenever ``topic`` changes anywhere."""
+    _listeners.setdefault(topic, []).append(callback)
+
+
+def _fire(topic: str) -> None:
+    for callback in _listeners.get(topic, ()):
+        try:
+            callback()
+        except Exception:
+            logger.exception("cache listener for %s failed", topic)
+
+
+def changed(topic: str) -> None:
+    """Record that ``topic`` changed: bump its marker, clear local caches, tell other instances.
+
+    Safe inside a transaction: the effects run on commit.
+    """
+
+    def _after_commit() -> None:
+        updated = ChangeMarker.objects.filter(topic=topic).update(revision=F("revision") + 1)
+        if not updated:
+            ChangeMarker.objects.get_or_create(topic=topic, defaults={"revision": 1})
+        _fire(topic)
+        _publish(topic)
+
+    transaction.on_commit(_after_commit)
+
+
+def _publish(topic: str) -> None:
+    url = settings.REDIS_URL
+    if not url:
+        return
+    try:
+        import redis
+
+        client = redis.Redis.from_url(url, socket_timeout=1, socket_connect_timeout=1)
+        try:
+            client.publish(REDIS_CHANNEL, topic)
+        finally:
+            client.close()
+    except Exception as exc:  # Redis down: the marker poll still reaches every process.
+        logger.warning("could not publish cache change on Redis: %s", type(exc).__name__)
+
+
+def _read_markers() -> dict[str, int]:
+    return dict(ChangeMarker.objects.values_list("topic", "revision"))
+
+
+def poll_once() -> list[str]:
+    """Compare markers with what this process saw; fire listeners of changed topics."""
+    markers = _read_markers()
+    fired = []
+    for topic, revision in markers.items():
+        if _seen.get(topic) != revision:
+            if topic in _seen:
+                _fire(topic)
+                fired.append(topic)
+            _seen[topic] = revision
+    return fired
+
+
+class ChangeWatcher:
+    """Background task of one process: polls markers and listens on Redis."""
+
+    def __init__(self) -> None:
+        self._tasks: list[asyncio.Task[None]] = []
+
+    def start(self) -> None:
+        if self._tasks:
+            return
+        loop = asyncio.get_running_loop()
+        self._tasks.append(loop.create_task(self._poll_loop()))
+        if settings.REDIS_URL:
+            self._tasks.append(loop.create_task(self._redis_loop()))
+
+    async def stop(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        self._tasks.clear()
+
+    async def _poll_loop(self) -> None:
+        poll = sync_to_async(poll_once, thread_sensitive=False)
+        while True:
+            try:
+                await poll()
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                logger.warning("change poll failed: %s", exc)
+            await asyncio.sleep(settings.GATEWAY_CHANGE_POLL_S)
+
+    async def _redis_loop(self) -> None:
+        import redis.asyncio as aioredis
+
+        while True:
+            client = aioredis.Redis.from_url(settings.REDIS_URL)
+            try:
+                pubsub = client.pubsub()
+                await pubsub.subscribe(REDIS_CHANNEL)
+                async for message in pubsub.listen():
+                    if message.get("type") == "message":
+                        data = message["data"]
+                        _fire(data.decode() if isinstance(data, bytes) else str(data))
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                logger.warning("redis change listener failed, retrying: %s", type(exc).__name__)
+                await asyncio.sleep(1.0)
+            finally:
+                with contextlib.suppress(Exception):
+                    await client.aclose()

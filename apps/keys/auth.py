@@ -1,0 +1,178 @@
+"""Authenticate a bearer token into a :class:`Principal`, with no DB query once warm.
+
+Keys are looked up by digest and cached per process; the cache is cleared whenever keys, teams
+or the proxy config change (see ``apps.core.changes``) and entries also expire after
+``GATEWAY_CACHE_TTL_S``. Unknown tokens are cached briefly too, so a flood of bad keys does not
+become a flood of queries.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from asgiref.sync import sync_to_async
+from django.conf import settings
+from django.utils import timezone
+
+from apps.core import changes
+from apps.core.errors import AuthenticationError, PermissionDenied
+from apps.core.models import ProxyConfig
+from apps.core.secrets import resolve
+from apps.keys import hashing
+from apps.keys.models import VirtualKey
+
+_NEGATIVE_TTL_S = 10.0
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    """Who is calling. ``allowed_models`` None means every model group."""
+
+    key_id: int | None
+    is_master: bool = False
+    key_alias: str = ""
+    team_id: int | None = None
+    team_alias: str = ""
+    organization_id: int | None = None
+    user_id: str = ""
+    allowed_models: frozenset[str] | None = None
+    max_budget: Decimal | None = None
+    rpm_limit: int | None = None
+    tpm_limit: int | None = None
+    max_parallel_requests: int | None = None
+    expires_at: datetime | None = None
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+    def may_use(self, model_group: str) -> bool:
+        return self.allowed_models is None or model_group in self.allowed_models
+
+    def check_model(self, model_group: str) -> None:
+        if not self.may_use(model_group):
+            raise PermissionDenied(
+                f"This key is not allowed to use model '{model_group}'.", param="model"
+            )
+
+
+MASTER = Principal(key_id=None, is_master=True, key_alias="master")
+
+_cache: dict[str, tuple[Principal | None, float]] = {}
+_master_digests: tuple[float, frozenset[str]] | None = None
+
+
+def clear_cache() -> None:
+    global _master_digests
+    _cache.clear()
+    _master_digests = None
+
+
+changes.subscribe(changes.TOPIC_KEYS, clear_cache)
+
+
+def _intersect(*lists: list[str] | None) -> frozenset[str] | None:
+    result: frozenset[str] | None = None
+    for values in lists:
+        if not values:
+            continue
+        if "all-proxy-models" in values or "*" in values:
+            continue
+        current = frozenset(values)
+        result = current if result is None else result & current
+    return result
+
+
+def _principal_for(key: VirtualKey) -> Principal:
+    team = key.team
+    org = team.organization if team else None
+    return Principal(
+        key_id=key.pk,
+        key_alias=key.key_alias,
+        team_id=team.pk if team else None,
+        team_alias=team.team_alias if team else "",
+        organization_id=org.pk if org else None,
+        user_id=key.user_id_external,
+        allowed_models=_intersect(
+            key.models, team.models if team else None, org.models if org else None
+        ),
+        max_budget=key.max_budget,
+        rpm_limit=key.rpm_limit,
+        tpm_limit=key.tpm_limit,
+        max_parallel_requests=key.max_parallel_requests,
+        expires_at=key.expires_at,
+        metadata=dict(key.metadata or {}),
+    )
+
+
+def _load_key(digest: str) -> Principal | None:
+    key = (
+        VirtualKey.objects.select_related("team", "team__organization")
+        .filter(digest=digest)
+        .first()
+    )
+    if key is None or key.blocked or (key.team is not None and key.team.blocked):
+        return None
+    return _principal_for(key)
+
+
+def _load_master_digests() -> frozenset[str]:
+    digests = set()
+    if settings.PROXY_MASTER_KEY:
+        digests.add(hashing.digest(settings.PROXY_MASTER_KEY))
+    config = ProxyConfig.objects.filter(pk=1).first()
+    if config is not None:
+        if config.master_key_ref:
+            value = resolve(config.master_key_ref)
+            if value:
+                digests.add(hashing.digest(value))
+        elif config.master_key_digest:
+            digests.add(config.master_key_digest)
+    return frozenset(digests)
+
+
+_aload_key = sync_to_async(_load_key, thread_sensitive=False)
+_aload_master = sync_to_async(_load_master_digests, thread_sensitive=False)
+
+
+def bearer_token(value: str | None) -> str | None:
+    """The token of an ``Authorization`` header value (``Bearer x`` or a bare key)."""
+    if not value:
+        return None
+    value = value.strip()
+    if value[:7].lower() == "bearer ":
+        value = value[7:].strip()
+    return value or None
+
+
+async def authenticate(token: str | None) -> Principal:
+    """Return the caller for ``token`` (a raw key). Raises AuthenticationError."""
+    global _master_digests
+    if not token:
+        raise AuthenticationError(
+            "Missing API key. Pass it as 'Authorization: Bearer sk-...'.", code="missing_api_key"
+        )
+    now = time.monotonic()
+    key_digest = hashing.digest(token)
+    hit = _cache.get(key_digest)
+    if hit is None or hit[1] < now:
+        masters = _master_digests
+        if masters is None or masters[0] < now:
+            masters = (now + settings.GATEWAY_CACHE_TTL_S, await _aload_master())
+            _master_digests = masters
+        if key_digest in masters[1]:
+            hit = (MASTER, now + settings.GATEWAY_CACHE_TTL_S)
+        else:
+            principal = await _aload_key(key_digest)
+            ttl = settings.GATEWAY_CACHE_TTL_S if principal else _NEGATIVE_TTL_S
+            if len(_cache) >= settings.GATEWAY_KEY_CACHE_SIZE:
+                _cache.clear()
+            hit = (principal, now + ttl)
+        _cache[key_digest] = hit
+    principal = hit[0]
+    if principal is None:
+        raise AuthenticationError("Invalid API key.")
+    if principal.expires_at is not None and principal.expires_at <= timezone.now():
+        raise AuthenticationError("This API key has expired.", code="expired_api_key")
+    return principal

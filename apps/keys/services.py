@@ -1,0 +1,66 @@
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from django.db import transaction
+
+from apps.keys import hashing
+from apps.keys.models import VirtualKey
+from apps.teams.models import Team
+
+
+@transaction.atomic
+def key_issue(
+    *,
+    team: Team | None = None,
+    key_alias: str = "",
+    models: Iterable[str] | None = None,
+    max_budget: Decimal | None = None,
+    rpm_limit: int | None = None,
+    tpm_limit: int | None = None,
+    max_parallel_requests: int | None = None,
+    expires_at: datetime | None = None,
+    metadata: dict[str, Any] | None = None,
+    user_id_external: str = "",
+    raw_key: str | None = None,
+) -> tuple[VirtualKey, str]:
+    """Create a key. Returns the row and the raw key, which is shown once and never stored.
+
+    ``raw_key`` lets an admin import an existing key (it must start with ``sk-``).
+    """
+    raw = raw_key or hashing.make_key()
+    if not raw.startswith(hashing.KEY_PREFIX) or len(raw) < 8:
+        raise ValueError("a key must start with 'sk-' and be at least 8 characters long")
+    key = VirtualKey.objects.create(
+        digest=hashing.digest(raw),
+        key_display=hashing.display(raw),
+        key_alias=key_alias,
+        team=team,
+        models=list(models or []),
+        max_budget=max_budget,
+        rpm_limit=rpm_limit,
+        tpm_limit=tpm_limit,
+        max_parallel_requests=max_parallel_requests,
+        expires_at=expires_at,
+        metadata=metadata or {},
+        user_id_external=user_id_external,
+    )
+    return key, raw
+
+
+def key_block(*, key: VirtualKey, blocked: bool = True) -> VirtualKey:
+    key.blocked = blocked
+    key.save(update_fields=["blocked", "updated_at"])
+    return key
+
+
+def key_regenerate(*, key: VirtualKey) -> tuple[VirtualKey, str]:
+    """Replace the secret of a key, keeping its settings; the old secret stops working."""
+    raw = hashing.make_key()
+    key.digest = hashing.digest(raw)
+    key.key_display = hashing.display(raw)
+    key.save(update_fields=["digest", "key_display", "updated_at"])
+    return key, raw

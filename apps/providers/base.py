@@ -1,0 +1,220 @@
+"""The provider interface: pure translation between the canonical (OpenAI) format and one
+upstream API. A provider never performs I/O, never reads Django settings and never touches
+the ORM; the gateway sends what it builds and feeds it what comes back."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any, ClassVar, Protocol, runtime_checkable
+
+import orjson
+
+from apps.core.errors import OPENAI_TYPE_BY_STATUS, InvalidRequest, UpstreamError
+from apps.providers.schemas import (
+    CanonicalRequest,
+    JSONDict,
+    Op,
+    Result,
+    StreamChunk,
+    Target,
+    UpstreamRequest,
+    Usage,
+)
+
+
+class StreamDecoder(Protocol):
+    """Created per request, stateful, never shared. Raises UpstreamError for an error event."""
+
+    def feed(self, data: bytes) -> list[StreamChunk]: ...
+
+    def finish(self) -> list[StreamChunk]:
+        """Flush what is buffered at the end of the upstream body."""
+        ...
+
+    @property
+    def usage(self) -> Usage | None: ...
+
+
+class Provider(Protocol):
+    name: ClassVar[str]
+    ops: ClassVar[frozenset[Op]]
+
+    def build_request(self, request: CanonicalRequest, target: Target) -> UpstreamRequest: ...
+
+    def parse_response(self, request: CanonicalRequest, target: Target, body: bytes) -> Result: ...
+
+    def new_stream_decoder(self, request: CanonicalRequest, target: Target) -> StreamDecoder: ...
+
+    def parse_error(
+        self, status: int, body: bytes, headers: Mapping[str, str]
+    ) -> UpstreamError: ...
+
+
+@runtime_checkable
+class SupportsLocal(Protocol):
+    """A provider answered in-process (the ``mock`` provider): no upstream request at all."""
+
+    def local_response(self, request: CanonicalRequest, target: Target) -> Result: ...
+
+    def local_stream(self, request: CanonicalRequest, target: Target) -> Iterable[StreamChunk]: ...
+
+    def local_latency_s(self, target: Target) -> tuple[float, float]:
+        """(seconds before the first byte, seconds between stream chunks)."""
+        ...
+
+
+@runtime_checkable
+class SupportsTokenAuth(Protocol):
+    """A provider that trades long-lived credentials for a short-lived access token (Vertex AI,
+    Entra ID). The gateway sends the token request, caches the token until shortly before
+    ``expires_at`` and passes it as ``Target.access_token``."""
+
+    def token_cache_key(self, target: Target) -> str | None:
+        """None when the target needs no token (e.g. an API key is configured)."""
+        ...
+
+    def build_token_request(self, target: Target, now: float) -> UpstreamRequest: ...
+
+    def parse_token_response(self, body: bytes, now: float) -> tuple[str, float]:
+        """(access token, expiry as a UNIX time)."""
+        ...
+
+
+class BaseProvider:
+    """Shared helpers; concrete providers subclass it and implement the Protocol."""
+
+    name: ClassVar[str] = ""
+    ops: ClassVar[frozenset[Op]] = frozenset({Op.CHAT})
+    default_api_base: ClassVar[str | None] = None
+    # Parameters this provider accepts for chat; None means forward everything untouched.
+    chat_params: ClassVar[frozenset[str] | None] = None
+    display_name: ClassVar[str] = ""
+
+    def api_base(self, target: Target) -> str:
+        base = target.api_base or self.default_api_base
+        if not base:
+            raise InvalidRequest(
+                f"Deployment of provider '{self.name}' has no api_base configured.",
+                code="deployment_misconfigured",
+            )
+        return base.rstrip("/")
+
+    def check_op(self, request: CanonicalRequest) -> None:
+        if request.op not in self.ops:
+            raise InvalidRequest(
+                f"Provider '{self.name}' does not support {request.op.value}.",
+                code="unsupported_operation",
+            )
+
+    def filter_params(
+        self, request: CanonicalRequest, target: Target, supported: frozenset[str]
+    ) -> JSONDict:
+        """The body without parameters the provider does not take.
+
+        Dropped when drop_params is on (request, deployment or global); otherwise a 400 naming
+        the parameter and the provider. ``additional_drop_params`` are always dropped.
+        """
+        drop = request.drop_params if request.drop_params is not None else target.drop_params
+        out: JSONDict = {}
+        for key, value in request.body.items():
+            if key in target.additional_drop_params:
+                continue
+            if key in supported or key == "model":
+                out[key] = value
+            elif drop or value is None:
+                continue
+            else:
+                raise InvalidRequest(
+                    f"Parameter '{key}' is not supported by provider '{self.name}'. "
+                    "Set drop_params to drop it.",
+                    param=key,
+                    code="unsupported_parameter",
+                )
+        return out
+
+    def parse_error(self, status: int, body: bytes, headers: Mapping[str, str]) -> UpstreamError:
+        return error_from_openai_body(self.name, status, body, headers)
+
+
+def map_status(status: int) -> int:
+    """The status the client sees for an upstream status: client errors and 429 keep theirs
+    (the SDKs raise the matching exception class), 503/529 mean overloaded (503), a timeout
+    stays a timeout, any other upstream failure is a bad gateway (502)."""
+    if status in (503, 529):
+        return 503
+    if status in (408, 504):
+        return status
+    if 400 <= status < 500:
+        return status
+    return 502
+
+
+def retry_after_headers(headers: Mapping[str, str]) -> dict[str, str]:
+    out = {}
+    for name in ("retry-after", "retry-after-ms"):
+        value = headers.get(name) or headers.get(name.title())
+        if value:
+            out[name] = value
+    return out
+
+
+def error_from_openai_body(
+    provider: str, status: int, body: bytes, headers: Mapping[str, str]
+) -> UpstreamError:
+    """An UpstreamError from an OpenAI-style error body (or any body, as a last resort)."""
+    message = ""
+    err_type: str | None = None
+    code: Any = None
+    param: Any = None
+    try:
+        data = orjson.loads(body) if body else None
+    except orjson.JSONDecodeError:
+        data = None
+    if isinstance(data, dict):
+        err = data.get("error", data)
+        if isinstance(err, dict):
+            message = str(err.get("message") or err.get("detail") or "")
+            err_type = err.get("type") if isinstance(err.get("type"), str) else None
+            code = err.get("code")
+            param = err.get("param")
+        elif isinstance(err, str):
+            message = err
+        if not message and isinstance(data.get("detail"), str):
+            message = data["detail"]
+    if not message:
+        text = body[:500].decode("utf-8", "replace").strip() if body else ""
+        message = text or f"HTTP {status}"
+    client_status = map_status(status)
+    return UpstreamError(
+        f"{provider} error: {message}",
+        upstream_status=status,
+        http_status=client_status,
+        type=err_type or OPENAI_TYPE_BY_STATUS.get(client_status, "api_error"),
+        code=str(code) if code is not None else None,
+        param=str(param) if isinstance(param, str) else None,
+        headers=retry_after_headers(headers),
+    )
+
+
+def json_request(
+    url: str, headers: Mapping[str, str], payload: JSONDict, method: str = "POST"
+) -> UpstreamRequest:
+    return UpstreamRequest(
+        method=method,
+        url=url,
+        headers={"content-type": "application/json", **headers},
+        body=orjson.dumps(payload),
+    )
+
+
+def parse_json_object(provider: str, body: bytes) -> JSONDict:
+    """Parse an upstream success body that must be a JSON object; 502 otherwise."""
+    try:
+        data = orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        raise UpstreamError(
+            f"{provider} returned a response that is not valid JSON.", upstream_status=200
+        ) from exc
+    if not isinstance(data, dict):
+        raise UpstreamError(f"{provider} returned an unexpected response.", upstream_status=200)
+    return data

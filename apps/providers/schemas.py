@@ -1,0 +1,145 @@
+"""The typed boundary between the gateway and provider translators. No Django, no I/O.
+
+The canonical format is OpenAI's: a request is the client's validated OpenAI body (a dict, never
+mutated by a translator), a response is an OpenAI-shaped dict, a stream is OpenAI chunks. Keeping
+bodies as dicts instead of per-field objects saves the hot path an object per message.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+
+JSONDict = dict[str, Any]
+
+
+class Op(enum.StrEnum):
+    CHAT = "chat"
+    COMPLETIONS = "completions"
+    EMBEDDINGS = "embeddings"
+    MODERATIONS = "moderations"
+
+
+@dataclass(frozen=True, slots=True)
+class Target:
+    """One resolved deployment: where and how to call, with credentials already resolved."""
+
+    deployment_id: str
+    provider: str
+    model: str  # upstream model name, provider prefix removed
+    api_base: str | None = None
+    api_key: str | None = None
+    api_version: str | None = None
+    timeout_s: float = 600.0
+    stream_timeout_s: float | None = None
+    headers: Mapping[str, str] = field(default_factory=dict)
+    # Other provider settings from ``litellm_params`` (region, project, credentials...), resolved.
+    params: Mapping[str, Any] = field(default_factory=dict)
+    drop_params: bool = False
+    additional_drop_params: tuple[str, ...] = ()
+    # Set by the gateway for providers that exchange credentials for a short-lived token.
+    access_token: str | None = None
+    model_group: str = ""
+
+
+@dataclass(slots=True)
+class CanonicalRequest:
+    op: Op
+    body: JSONDict  # validated OpenAI body as the client sent it (model = the group name)
+    stream: bool = False
+    # The client asked for the final usage chunk (stream_options.include_usage).
+    include_usage: bool = False
+    # Drop parameters the provider does not accept instead of answering 400 (per request).
+    drop_params: bool | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class UpstreamRequest:
+    method: str
+    url: str
+    headers: Mapping[str, str]
+    body: bytes | None
+
+
+@dataclass(slots=True)
+class Usage:
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    cached_tokens: int = 0  # prompt tokens read from a provider cache
+    cache_creation_tokens: int = 0  # prompt tokens written to a provider cache
+    reasoning_tokens: int = 0
+
+    @property
+    def total_tokens(self) -> int:
+        return self.prompt_tokens + self.completion_tokens
+
+    def to_openai(self) -> JSONDict:
+        data: JSONDict = {
+            "prompt_tokens": self.prompt_tokens,
+            "completion_tokens": self.completion_tokens,
+            "total_tokens": self.total_tokens,
+        }
+        if self.cached_tokens:
+            data["prompt_tokens_details"] = {"cached_tokens": self.cached_tokens}
+        if self.reasoning_tokens:
+            data["completion_tokens_details"] = {"reasoning_tokens": self.reasoning_tokens}
+        return data
+
+    @classmethod
+    def from_openai(cls, data: Any) -> Usage | None:
+        """Read an OpenAI ``usage`` object; None when absent or malformed."""
+        if not isinstance(data, dict):
+            return None
+        prompt = _int(data.get("prompt_tokens", data.get("input_tokens")))
+        completion = _int(data.get("completion_tokens", data.get("output_tokens")))
+        details = data.get("prompt_tokens_details") or data.get("input_tokens_details") or {}
+        cdetails = data.get("completion_tokens_details") or {}
+        return cls(
+            prompt_tokens=prompt,
+            completion_tokens=completion,
+            cached_tokens=_int(details.get("cached_tokens")) if isinstance(details, dict) else 0,
+            reasoning_tokens=(
+                _int(cdetails.get("reasoning_tokens")) if isinstance(cdetails, dict) else 0
+            ),
+        )
+
+
+def _int(value: Any) -> int:
+    return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else 0
+
+
+@dataclass(slots=True)
+class Result:
+    """A complete (non-stream) answer in OpenAI shape.
+
+    ``raw`` holds the upstream bytes when they already are the OpenAI answer, so a pass-through
+    need not serialise ``data`` again.
+    """
+
+    data: JSONDict
+    usage: Usage | None = None
+    raw: bytes | None = None
+
+    def body(self) -> bytes:
+        return self.raw if self.raw is not None else orjson.dumps(self.data)
+
+
+@dataclass(slots=True)
+class StreamChunk:
+    """One OpenAI chunk. ``raw`` is its JSON text when relayed unchanged; ``data`` is parsed on
+    demand, so a pass-through stream is never parsed chunk by chunk."""
+
+    data: JSONDict | None = None
+    raw: bytes | None = None
+
+    def json(self) -> JSONDict:
+        if self.data is None:
+            self.data = orjson.loads(self.raw or b"{}")
+        return self.data
+
+    def payload(self) -> bytes:
+        return self.raw if self.raw is not None else orjson.dumps(self.data)

@@ -1,0 +1,69 @@
+"""Incremental Server-Sent Events parser (https://html.spec.whatwg.org/multipage/server-sent-events.html).
+
+Fed arbitrary byte slices, it returns complete events; it copes with events, lines and UTF-8
+characters split anywhere, CRLF/CR/LF line ends, comments and multi-line data.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(slots=True)
+class SSEEvent:
+    event: str | None
+    data: bytes
+
+
+class SSEParser:
+    __slots__ = ("_buf", "_cr")
+
+    def __init__(self) -> None:
+        self._buf = b""
+        self._cr = False
+
+    def feed(self, chunk: bytes) -> list[SSEEvent]:
+        if b"\r" in chunk or self._cr:
+            if self._cr and chunk.startswith(b"\n"):
+                chunk = chunk[1:]
+            self._cr = chunk.endswith(b"\r")
+            chunk = chunk.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
+        buf = self._buf + chunk if self._buf else chunk
+        if b"\n\n" not in buf:
+            self._buf = buf
+            return []
+        *blocks, rest = buf.split(b"\n\n")
+        self._buf = rest
+        events = []
+        for block in blocks:
+            event = _parse_block(block)
+            if event is not None:
+                events.append(event)
+        return events
+
+    def finish(self) -> list[SSEEvent]:
+        """Dispatch a final event that was not followed by a blank line."""
+        block, self._buf = self._buf, b""
+        event = _parse_block(block.rstrip(b"\n")) if block.strip() else None
+        return [event] if event is not None else []
+
+
+def _parse_block(block: bytes) -> SSEEvent | None:
+    # Fast path: the common single ``data: ...`` line.
+    if block.startswith(b"data: ") and b"\n" not in block:
+        return SSEEvent(None, block[6:])
+    event: str | None = None
+    data: list[bytes] = []
+    for line in block.split(b"\n"):
+        if not line or line.startswith(b":"):
+            continue
+        name, sep, value = line.partition(b":")
+        if sep and value.startswith(b" "):
+            value = value[1:]
+        if name == b"data":
+            data.append(value)
+        elif name == b"event":
+            event = value.decode("utf-8", "replace")
+    if not data and event is None:
+        return None
+    return SSEEvent(event, b"\n".join(data))

@@ -1,0 +1,154 @@
+"""One settings module, driven by the environment. Every gateway knob is ``GATEWAY_*`` with a
+default here, read through ``django.conf.settings`` so tests can override it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import dj_database_url
+
+from proxy_project.env import (
+    env_bool,
+    env_float,
+    env_int,
+    env_list,
+    env_str,
+    persistent_secret,
+)
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+DATA_DIR = Path(env_str("GATEWAY_DATA_DIR") or BASE_DIR / "var")
+
+SECRET_KEY = persistent_secret("SECRET_KEY", DATA_DIR / "secret_key")
+DEBUG = env_bool("DEBUG", False)
+ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["*"])
+CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "rest_framework",
+    "channels",
+    "apps.core",
+    "apps.teams",
+    "apps.keys",
+    "apps.routing",
+    "apps.usage",
+    "apps.gateway",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "proxy_project.urls"
+ASGI_APPLICATION = "proxy_project.asgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+_default_db = f"sqlite:///{DATA_DIR / 'gateway.sqlite3'}"
+DATABASES = {
+    "default": dj_database_url.parse(
+        env_str("DATABASE_URL") or _default_db, conn_max_age=0, conn_health_checks=False
+    )
+}
+if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+    # Django's own psycopg 3 pool: connections are reused across the thread-pool workers that
+    # run ORM calls for async code.
+    DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
+        "min_size": env_int("DATABASE_POOL_MIN", 2),
+        "max_size": env_int("DATABASE_POOL_MAX", 20),
+        "timeout": env_float("DATABASE_POOL_TIMEOUT", 10.0),
+    }
+    DATABASES["default"]["TEST"] = {"NAME": env_str("DATABASE_TEST_NAME", None)}
+elif DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    DATABASES["default"].setdefault("OPTIONS", {}).update(
+        {"timeout": 20, "transaction_mode": "IMMEDIATE", "init_command": "PRAGMA journal_mode=WAL;"}
+    )
+
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+]
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATIC_ROOT = DATA_DIR / "static"
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
+}
+WHITENOISE_USE_FINDERS = True
+
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "rest_framework.authentication.SessionAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAdminUser"],
+    "UNAUTHENTICATED_USER": None,
+}
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
+    "loggers": {"django.db.backends": {"level": "WARNING"}},
+}
+
+# --- Gateway ---------------------------------------------------------------------------------
+# Master key: full access to /v1 and the management API. ``general_settings.master_key`` in an
+# imported config is used when this is unset.
+PROXY_MASTER_KEY = env_str("PROXY_MASTER_KEY") or env_str("LITELLM_MASTER_KEY")
+# Key for upstream credentials at rest (any string; a Fernet key is derived from it). Falls back
+# to SECRET_KEY, which is generated and kept in DATA_DIR on first run.
+PROXY_ENCRYPTION_KEY = env_str("PROXY_ENCRYPTION_KEY") or env_str("LITELLM_SALT_KEY")
+# Pepper for virtual-key digests: separate from SECRET_KEY so rotating one does not void the other.
+GATEWAY_KEY_PEPPER = persistent_secret("GATEWAY_KEY_PEPPER", DATA_DIR / "key_pepper")
+REDIS_URL = env_str("REDIS_URL")
+
+GATEWAY_MAX_BODY_BYTES = env_int("GATEWAY_MAX_BODY_BYTES", 32 * 1024 * 1024)
+GATEWAY_DEFAULT_TIMEOUT_S = env_float("GATEWAY_DEFAULT_TIMEOUT_S", 600.0)
+GATEWAY_CONNECT_TIMEOUT_S = env_float("GATEWAY_CONNECT_TIMEOUT_S", 10.0)
+# How long cached keys and the routing table live before a reload even without an invalidation
+# message, and how often each process polls the change marker when no Redis is configured.
+GATEWAY_CACHE_TTL_S = env_float("GATEWAY_CACHE_TTL_S", 300.0)
+GATEWAY_CHANGE_POLL_S = env_float("GATEWAY_CHANGE_POLL_S", 2.0)
+GATEWAY_KEY_CACHE_SIZE = env_int("GATEWAY_KEY_CACHE_SIZE", 100_000)
+# Usage writer: rows are flushed in batches of this size or after this many seconds.
+GATEWAY_USAGE_BATCH = env_int("GATEWAY_USAGE_BATCH", 500)
+GATEWAY_USAGE_FLUSH_S = env_float("GATEWAY_USAGE_FLUSH_S", 0.5)
+GATEWAY_USAGE_MAX_BUFFER = env_int("GATEWAY_USAGE_MAX_BUFFER", 1_000_000)
+# Global default for dropping parameters a provider does not accept (litellm_settings.drop_params).
+GATEWAY_DROP_PARAMS = env_bool("GATEWAY_DROP_PARAMS", False)
