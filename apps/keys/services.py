@@ -39,7 +39,7 @@ def key_issue(
         key_display=hashing.display(raw),
         key_alias=key_alias,
         team=team,
-        models=list(models or []),
+        allowed_models=list(models or []),
         max_budget=max_budget,
         rpm_limit=rpm_limit,
         tpm_limit=tpm_limit,
