@@ -95,7 +95,9 @@ def _principal_for(key: VirtualKey) -> Principal:
         organization_id=org.pk if org else None,
         user_id=key.user_id_external,
         allowed_models=_intersect(
-            key.models, team.models if team else None, org.allowed_models if org else None
+            key.allowed_models,
+            team.allowed_models if team else None,
+            org.allowed_models if org else None,
         ),
         max_budget=key.max_budget,
         rpm_limit=key.rpm_limit,
