@@ -28,7 +28,7 @@ class VirtualKey(TimeStampedModel):
     user_id_external = models.CharField(
         "user id", max_length=200, blank=True, default="", help_text="Owner id as given by the API."
     )
-    models = models.JSONField(
+    allowed_models = models.JSONField(
         default=list, blank=True, help_text="Model groups allowed; empty = all."
     )
     max_budget = models.DecimalField(max_digits=14, decimal_places=6, null=True, blank=True)

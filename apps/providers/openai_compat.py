@@ -140,7 +140,9 @@ class OpenAIStreamDecoder:
                 self._done = True
                 continue
             chunk = StreamChunk(raw=payload)
-            if b'"usage"' in payload or b'"error"' in payload:
+            # Chunks carry '"usage":null' when usage is requested: only the real usage
+            # chunk and error chunks are worth parsing.
+            if b'"error"' in payload or (b'"usage"' in payload and b'"usage":null' not in payload):
                 try:
                     data = chunk.json()
                 except orjson.JSONDecodeError:

@@ -9,7 +9,7 @@ from apps.core.models import TimeStampedModel
 
 class Organization(TimeStampedModel):
     name = models.CharField(max_length=200, unique=True)
-    models = models.JSONField(
+    allowed_models = models.JSONField(
         default=list, blank=True, help_text="Model groups allowed; empty = all."
     )
     max_budget = models.DecimalField(max_digits=14, decimal_places=6, null=True, blank=True)
@@ -25,7 +25,7 @@ class Team(TimeStampedModel):
         Organization, null=True, blank=True, on_delete=models.PROTECT, related_name="teams"
     )
     team_alias = models.CharField(max_length=200, unique=True)
-    models = models.JSONField(
+    allowed_models = models.JSONField(
         default=list, blank=True, help_text="Model groups allowed; empty = all."
     )
     max_budget = models.DecimalField(max_digits=14, decimal_places=6, null=True, blank=True)

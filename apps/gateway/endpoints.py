@@ -1,0 +1,124 @@
+"""Handlers of the OpenAI-format endpoints: parse -> pipeline -> render, nothing more."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import uuid
+from collections.abc import Awaitable, Callable
+from decimal import Decimal
+
+from apps.core.errors import GatewayError
+from apps.gateway import pipeline
+from apps.gateway.http import ClientDisconnected, Receive, Request, encode_headers, send_response
+from apps.gateway.pipeline import Call, Dialect
+from apps.gateway.wire import PARSERS, OpenAIDialect
+from apps.keys.auth import Principal, authenticate, bearer_token
+from apps.providers.schemas import CanonicalRequest, Op
+
+logger = logging.getLogger(__name__)
+
+OPENAI = OpenAIDialect()
+STATUS_CLIENT_CLOSED = 499
+
+
+def new_request_id() -> str:
+    return "req-" + uuid.uuid4().hex
+
+
+def token_of(req: Request) -> str | None:
+    """The caller's key: ``Authorization: Bearer``, or the ``api-key`` (Azure) / ``x-api-key``
+    (Anthropic) headers their SDKs send."""
+    return (
+        bearer_token(req.header(b"authorization"))
+        or req.header(b"api-key")
+        or req.header(b"x-api-key")
+    )
+
+
+async def _watch_disconnect(receive: Receive, task: asyncio.Task[object]) -> None:
+    """Cancel the request's task when the client goes away, so the upstream call stops too."""
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            task.cancel()
+            return
+
+
+async def serve_call(
+    call: Call,
+    req: Request,
+    parse: Callable[[bytes], CanonicalRequest],
+    *,
+    stream_ok: bool = True,
+) -> None:
+    """Run one gateway call end to end and always leave one usage row (once authenticated).
+
+    ``parse`` turns the body into a CanonicalRequest in the client's format, after auth.
+    """
+    send = req.send
+    dialect: Dialect = call.dialect
+    cost: Decimal | None = None
+    watcher: asyncio.Task[None] | None = None
+    try:
+        try:
+            body = await req.read_body()
+            call.principal = await authenticate(token_of(req))
+            call.request = parse(body)
+            task = asyncio.current_task()
+            assert task is not None
+            watcher = asyncio.get_running_loop().create_task(_watch_disconnect(req.receive, task))
+            if call.request.stream and stream_ok:
+                await pipeline.stream(call, send, [])
+            else:
+                result = await pipeline.run(call)
+                cost = pipeline.request_cost_of(call)
+                await send_response(
+                    send, 200, dialect.render(call.request, result), call.response_headers(cost)
+                )
+        except GatewayError as err:
+            call.error = err
+            call.status = err.http_status
+            if not call.headers_sent:
+                status, payload = dialect.error(err)
+                headers = call.response_headers() + encode_headers(err.headers)
+                await send_response(send, status, payload, headers)
+        except ClientDisconnected:
+            call.status = STATUS_CLIENT_CLOSED
+        except asyncio.CancelledError:
+            call.status = STATUS_CLIENT_CLOSED
+            raise
+        except Exception:
+            logger.exception("unhandled error in request %s", call.request_id)
+            err = GatewayError("The gateway failed to handle this request.", code="internal_error")
+            call.error = err
+            call.status = 500
+            if not call.headers_sent:
+                status, payload = dialect.error(err)
+                await send_response(send, status, payload, call.response_headers())
+    finally:
+        if watcher is not None:
+            watcher.cancel()
+        if call.principal is not None:
+            call.finish(cost)
+
+
+def openai_handler(op: Op) -> Callable[[Request], Awaitable[None]]:
+    parser = PARSERS[op]
+
+    async def handler(req: Request) -> None:
+        call = Call(request_id=new_request_id(), call_type=op.value, dialect=OPENAI)
+        await serve_call(call, req, parser)
+
+    handler.__name__ = f"{op.value}_handler"
+    return handler
+
+
+async def authenticated(req: Request, dialect: Dialect = OPENAI) -> Principal | None:
+    """The caller, or None after answering 401 in ``dialect``'s format."""
+    try:
+        return await authenticate(token_of(req))
+    except GatewayError as err:
+        status, payload = dialect.error(err)
+        await send_response(req.send, status, payload)
+        return None

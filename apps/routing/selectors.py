@@ -1,0 +1,244 @@
+"""The routing table: model groups and their deployments, held in memory per process.
+
+Loaded once (one query), then served without touching the database; reloaded when a deployment
+or group changes (``apps.core.changes``) or after ``GATEWAY_CACHE_TTL_S``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import fnmatch
+import logging
+import random
+import time
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+from asgiref.sync import sync_to_async
+from django.conf import settings
+
+from apps.core import changes
+from apps.core.errors import ModelNotFound
+from apps.core.models import ProxyConfig
+from apps.core.secrets import SecretError, resolve, resolve_value
+from apps.keys.auth import Principal
+from apps.providers.registry import UnknownProvider, get_provider
+from apps.providers.schemas import Target
+from apps.routing.models import Deployment, ModelGroup
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class PriceOverride:
+    input: Decimal | None = None
+    output: Decimal | None = None
+    cache_read: Decimal | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Candidate:
+    target: Target
+    weight: int = 1
+    order: int = 0
+    rpm: int | None = None
+    tpm: int | None = None
+    prices: PriceOverride = PriceOverride()
+
+
+@dataclass(frozen=True, slots=True)
+class Group:
+    name: str
+    candidates: tuple[Candidate, ...]
+    settings: dict[str, Any] = field(default_factory=dict)
+    model_info: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(slots=True)
+class RoutingTable:
+    groups: dict[str, Group]
+    wildcards: list[Group]
+    loaded_at: float
+
+    def resolve(self, model: str) -> tuple[Group, str | None] | None:
+        """The group serving ``model`` and, for wildcard groups, the part matched by '*'."""
+        group = self.groups.get(model)
+        if group is not None:
+            return group, None
+        for wild in self.wildcards:
+            if fnmatch.fnmatchcase(model, wild.name):
+                prefix = wild.name.split("*", 1)[0]
+                return wild, model[len(prefix) :]
+        return None
+
+
+def _dec(value: Decimal | None) -> Decimal | None:
+    return Decimal(value) if value is not None else None
+
+
+def _target_for(dep: Deployment, group_name: str, drop_default: bool) -> Target:
+    provider = get_provider(dep.provider)
+    api_key = resolve(dep.api_key)
+    if not api_key:
+        env_name = getattr(provider, "api_key_env", None)
+        if env_name:
+            api_key = resolve(f"os.environ/{env_name}")
+    params: dict[str, Any] = {k: resolve_value(v) for k, v in (dep.extra_params or {}).items()}
+    for name, stored in (dep.secret_params or {}).items():
+        params[name] = resolve(stored) if isinstance(stored, str) else stored
+    drop = params.pop("drop_params", None)
+    additional = params.pop("additional_drop_params", None) or ()
+    return Target(
+        deployment_id=dep.model_id,
+        provider=dep.provider,
+        model=dep.model,
+        api_base=resolve_value(dep.api_base) or None,  # type: ignore[arg-type]
+        api_key=api_key,
+        api_version=resolve_value(dep.api_version) or None,  # type: ignore[arg-type]
+        timeout_s=dep.timeout or settings.GATEWAY_DEFAULT_TIMEOUT_S,
+        stream_timeout_s=dep.stream_timeout,
+        headers={str(k): str(resolve_value(v)) for k, v in (dep.headers or {}).items()},
+        params=params,
+        drop_params=bool(drop) if drop is not None else drop_default,
+        additional_drop_params=tuple(additional),
+        model_group=group_name,
+    )
+
+
+def global_drop_params() -> bool:
+    config = ProxyConfig.objects.filter(pk=1).first()
+    if config is not None and "drop_params" in (config.litellm_settings or {}):
+        return bool(config.litellm_settings["drop_params"])
+    return bool(settings.GATEWAY_DROP_PARAMS)
+
+
+def load_table() -> RoutingTable:
+    drop_default = global_drop_params()
+    groups: dict[str, Group] = {}
+    wildcards: list[Group] = []
+    deployments = (
+        Deployment.objects.filter(enabled=True, group__enabled=True)
+        .select_related("group")
+        .order_by("group__name", "order", "pk")
+    )
+    by_group: dict[int, list[Candidate]] = {}
+    for dep in deployments:
+        try:
+            target = _target_for(dep, dep.group.name, drop_default)
+        except (UnknownProvider, SecretError) as exc:
+            logger.error("deployment %s skipped: %s", dep.model_id, exc)
+            continue
+        by_group.setdefault(dep.group_id, []).append(
+            Candidate(
+                target=target,
+                weight=max(1, dep.weight),
+                order=dep.order or 0,
+                rpm=dep.rpm,
+                tpm=dep.tpm,
+                prices=PriceOverride(
+                    _dec(dep.input_cost_per_token),
+                    _dec(dep.output_cost_per_token),
+                    _dec(dep.cache_read_input_token_cost),
+                ),
+            )
+        )
+    for grp in ModelGroup.objects.filter(enabled=True):
+        group = Group(
+            name=grp.name,
+            candidates=tuple(by_group.get(grp.pk, ())),
+            settings=dict(grp.settings or {}),
+            model_info=dict(grp.model_info or {}),
+        )
+        if not group.candidates:
+            continue
+        if "*" in grp.name:
+            wildcards.append(group)
+        else:
+            groups[grp.name] = group
+    # Most specific pattern first: 'openai/gpt-4*' wins over 'openai/*' over '*'.
+    wildcards.sort(key=lambda g: len(g.name.replace("*", "")), reverse=True)
+    return RoutingTable(groups=groups, wildcards=wildcards, loaded_at=time.monotonic())
+
+
+_table: RoutingTable | None = None
+_aload_table = sync_to_async(load_table, thread_sensitive=False)
+
+
+def clear_cache() -> None:
+    global _table
+    _table = None
+
+
+changes.subscribe(changes.TOPIC_ROUTING, clear_cache)
+changes.subscribe(changes.TOPIC_CONFIG, clear_cache)
+
+
+async def routing_table() -> RoutingTable:
+    global _table
+    table = _table
+    if table is None or time.monotonic() - table.loaded_at > settings.GATEWAY_CACHE_TTL_S:
+        table = await _aload_table()
+        _table = table
+    return table
+
+
+def _ordered(candidates: tuple[Candidate, ...]) -> list[Candidate]:
+    """Lowest ``order`` first; within one order, a weighted shuffle (weighted random pick of
+    the first, then of the next among the rest...)."""
+    if len(candidates) == 1:
+        return list(candidates)
+    out: list[Candidate] = []
+    for order in sorted({c.order for c in candidates}):
+        pool = [c for c in candidates if c.order == order]
+        while pool:
+            pick = random.choices(pool, weights=[c.weight for c in pool])[0]
+            out.append(pick)
+            pool.remove(pick)
+    return out
+
+
+async def candidates_for(*, principal: Principal, model: str) -> tuple[Group, list[Candidate]]:
+    """The group for ``model`` and its deployments in the order to try them.
+
+    Raises ModelNotFound, or PermissionDenied when the key may not use the group.
+    """
+    table = await routing_table()
+    found = table.resolve(model)
+    if found is None:
+        if not principal.may_use(model):
+            principal.check_model(model)
+        raise ModelNotFound(
+            f"The model '{model}' does not exist or is not served by this gateway.",
+            param="model",
+        )
+    group, suffix = found
+    if not principal.may_use(group.name) and not principal.may_use(model):
+        principal.check_model(model)
+    candidates = _ordered(group.candidates)
+    if suffix is not None:
+        candidates = [
+            dataclasses.replace(
+                c,
+                target=dataclasses.replace(
+                    c.target,
+                    model=c.target.model.replace("*", suffix)
+                    if "*" in c.target.model
+                    else c.target.model,
+                    model_group=model,
+                ),
+            )
+            for c in candidates
+        ]
+    return group, candidates
+
+
+async def visible_groups(principal: Principal) -> list[Group]:
+    table = await routing_table()
+    return [g for name, g in sorted(table.groups.items()) if principal.may_use(name)] + [
+        g for g in table.wildcards if principal.may_use(g.name)
+    ]
+
+
+def provider_of(candidate: Candidate) -> Any:
+    return get_provider(candidate.target.provider)
