@@ -18,6 +18,7 @@ from proxy_project.env import (
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 DATA_DIR = Path(env_str("GATEWAY_DATA_DIR") or BASE_DIR / "var")
+(DATA_DIR / "static").mkdir(parents=True, exist_ok=True)
 
 SECRET_KEY = persistent_secret("SECRET_KEY", DATA_DIR / "secret_key")
 DEBUG = env_bool("DEBUG", False)

@@ -12,11 +12,11 @@ import contextlib
 import logging
 from collections.abc import Callable
 
-from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.db import transaction
 from django.db.models import F
 
+from apps.core.db import db_task
 from apps.core.models import ChangeMarker
 
 logger = logging.getLogger(__name__)
@@ -115,7 +115,7 @@ class ChangeWatcher:
         self._tasks.clear()
 
     async def _poll_loop(self) -> None:
-        poll = sync_to_async(poll_once, thread_sensitive=False)
+        poll = db_task(poll_once)
         while True:
             try:
                 await poll()

@@ -7,9 +7,9 @@ import time
 from typing import Any
 
 import orjson
-from asgiref.sync import sync_to_async
 from django.db import connection
 
+from apps.core.db import db_task
 from apps.core.errors import GatewayError, PermissionDenied
 from apps.gateway import pipeline
 from apps.gateway.endpoints import OPENAI, authenticated, new_request_id
@@ -103,7 +103,7 @@ def _db_ok() -> bool:
 
 async def readiness(req: Request) -> None:
     try:
-        ok = await sync_to_async(_db_ok, thread_sensitive=False)()
+        ok = await db_task(_db_ok)()
     except Exception:
         ok = False
     status = 200 if ok else 503

@@ -14,11 +14,11 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.utils import timezone
 
 from apps.core import changes
+from apps.core.db import db_task
 from apps.core.errors import AuthenticationError, PermissionDenied
 from apps.core.models import ProxyConfig
 from apps.core.secrets import resolve
@@ -134,8 +134,8 @@ def _load_master_digests() -> frozenset[str]:
     return frozenset(digests)
 
 
-_aload_key = sync_to_async(_load_key, thread_sensitive=False)
-_aload_master = sync_to_async(_load_master_digests, thread_sensitive=False)
+_aload_key = db_task(_load_key)
+_aload_master = db_task(_load_master_digests)
 
 
 def bearer_token(value: str | None) -> str | None:

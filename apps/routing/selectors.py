@@ -15,10 +15,10 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
-from asgiref.sync import sync_to_async
 from django.conf import settings
 
 from apps.core import changes
+from apps.core.db import db_task
 from apps.core.errors import ModelNotFound
 from apps.core.models import ProxyConfig
 from apps.core.secrets import SecretError, resolve, resolve_value
@@ -162,7 +162,7 @@ def load_table() -> RoutingTable:
 
 
 _table: RoutingTable | None = None
-_aload_table = sync_to_async(load_table, thread_sensitive=False)
+_aload_table = db_task(load_table)
 
 
 def clear_cache() -> None:

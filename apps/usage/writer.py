@@ -27,6 +27,7 @@ from django.db import transaction
 from django.db.models import F
 from django.utils.dateparse import parse_datetime
 
+from apps.core.db import db_task
 from apps.keys.models import VirtualKey
 from apps.teams.models import Team
 from apps.usage.models import UsageLog
@@ -162,10 +163,10 @@ class UsageWriter:
             written = 0
             try:
                 if batch:
-                    await sync_to_async(write_rows, thread_sensitive=False)(batch)
+                    await db_task(write_rows)(batch)
                     written = len(batch)
                 if not self._spool_checked or self._failures:
-                    written += await sync_to_async(drain_spool, thread_sensitive=False)()
+                    written += await db_task(drain_spool)()
                     self._spool_checked = True
                 self._failures = 0
             except Exception as exc:

@@ -1,0 +1,26 @@
+"""Settings for the test suite: PostgreSQL (as in production), data files in a temporary
+folder, fixed secrets."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+
+os.environ.setdefault("GATEWAY_DATA_DIR", tempfile.mkdtemp(prefix="gateway-test-"))
+os.environ.setdefault(
+    "DATABASE_URL",
+    os.environ.get("TEST_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/postgres"),
+)
+os.environ.setdefault("SECRET_KEY", "test-secret-key-not-for-production")
+os.environ.setdefault("GATEWAY_KEY_PEPPER", "test-pepper")
+os.environ["PROXY_MASTER_KEY"] = "sk-test-master-key"
+
+from proxy_project.settings import *  # noqa: F403
+
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+GATEWAY_USAGE_FLUSH_S = 0.05
+GATEWAY_CHANGE_POLL_S = 0.2
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+}

@@ -1,0 +1,193 @@
+"""Shared fixtures: a real gateway (uvicorn on loopback), fake upstreams, keys, deployments."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+import uvicorn
+
+from tests.fakes import openai as fake_openai_mod
+from tests.fakes.server import BackgroundServer, free_port
+
+MASTER_KEY = "sk-test-master-key"
+UPSTREAM_KEY = "sk-upstream-secret-1234567890"
+
+
+def reset_gateway_caches() -> None:
+    from apps.core import changes
+    from apps.gateway import tokens
+    from apps.keys import auth
+    from apps.routing import selectors
+
+    auth.clear_cache()
+    selectors.clear_cache()
+    tokens.clear()
+    changes._seen.clear()
+
+
+@dataclass
+class GatewayProcess:
+    url: str
+    server: uvicorn.Server
+    loop: asyncio.AbstractEventLoop
+    thread: threading.Thread
+
+    def call(self, coro: Any, timeout: float = 30) -> Any:
+        """Run a coroutine on the gateway's event loop and return its result."""
+        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout)
+
+    def flush_usage(self) -> int:
+        """Write every queued usage row now; returns how many were written."""
+        from apps.usage.writer import writer
+
+        return int(self.call(writer.flush()))
+
+
+def _start_uvicorn(app: Any, **config: Any) -> GatewayProcess:
+    port = free_port()
+    cfg = uvicorn.Config(
+        app,
+        host="127.0.0.1",
+        port=port,
+        log_level="warning",
+        loop="asyncio",
+        http="httptools",
+        lifespan="on",
+        **config,
+    )
+    server = uvicorn.Server(cfg)
+    holder: dict[str, asyncio.AbstractEventLoop] = {}
+
+    def run() -> None:
+        loop = asyncio.new_event_loop()
+        holder["loop"] = loop
+        asyncio.set_event_loop(loop)
+        loop.run_until_complete(server.serve())
+
+    thread = threading.Thread(target=run, daemon=True, name="gateway-server")
+    thread.start()
+    deadline = time.monotonic() + 20
+    while not server.started:
+        if time.monotonic() > deadline or not thread.is_alive():
+            raise RuntimeError("the gateway did not start")
+        time.sleep(0.02)
+    return GatewayProcess(
+        url=f"http://127.0.0.1:{port}", server=server, loop=holder["loop"], thread=thread
+    )
+
+
+@pytest.fixture(scope="session")
+def _gateway_process(django_db_setup: Any, django_db_blocker: Any) -> Iterator[GatewayProcess]:
+    from proxy_project.asgi import application
+
+    process = _start_uvicorn(application)
+    yield process
+    process.server.should_exit = True
+    process.thread.join(10)
+    from django.db import connections
+
+    for conn in connections.all():
+        if hasattr(conn, "close_pool"):
+            conn.close_pool()
+
+
+@pytest.fixture
+def gateway_server(
+    transactional_db: Any, _gateway_process: GatewayProcess
+) -> Iterator[GatewayProcess]:
+    """The running gateway, with clean caches and a database this test owns."""
+    reset_gateway_caches()
+    yield _gateway_process
+    _gateway_process.flush_usage()
+    reset_gateway_caches()
+
+
+@pytest.fixture(scope="session")
+def _fake_openai_server() -> Iterator[tuple[BackgroundServer, fake_openai_mod.FakeOpenAI]]:
+    app, fake = fake_openai_mod.make_app()
+    server = BackgroundServer(app)
+    server.start()
+    yield server, fake
+    server.stop()
+
+
+@dataclass
+class FakeUpstream:
+    url: str
+    fake: fake_openai_mod.FakeOpenAI
+
+    @property
+    def requests(self) -> list[fake_openai_mod.Recorded]:
+        return self.fake.requests
+
+
+@pytest.fixture
+def fake_openai(
+    _fake_openai_server: tuple[BackgroundServer, fake_openai_mod.FakeOpenAI],
+) -> FakeUpstream:
+    server, fake = _fake_openai_server
+    fake.requests.clear()
+    fake.cancelled_streams = 0
+    fake.completed_streams = 0
+    return FakeUpstream(url=server.url, fake=fake)
+
+
+@pytest.fixture
+def make_deployment(db: Any) -> Callable[..., Any]:
+    """Build a deployment (and its group): make_deployment("gpt", "openai", "gpt-4o-mini", ...)."""
+    from apps.core.secrets import encrypt
+    from apps.routing.models import Deployment, ModelGroup
+
+    def build(
+        group: str, provider: str = "openai", model: str = "gpt-4o-mini", **fields: Any
+    ) -> Deployment:
+        grp, _ = ModelGroup.objects.get_or_create(name=group)
+        if "api_key" in fields:
+            fields["api_key"] = encrypt(fields["api_key"])
+        return Deployment.objects.create(group=grp, provider=provider, model=model, **fields)
+
+    return build
+
+
+@pytest.fixture
+def make_key(db: Any) -> Callable[..., str]:
+    """Issue a virtual key and return the raw key: make_key(models=["gpt"], team=...)."""
+    from apps.keys.services import key_issue
+
+    def build(**kwargs: Any) -> str:
+        return key_issue(**kwargs)[1]
+
+    return build
+
+
+@pytest.fixture
+def openai_client(gateway_server: GatewayProcess) -> Callable[..., Any]:
+    """An official OpenAI SDK client for the gateway: openai_client(key)."""
+    import openai
+
+    def build(key: str = MASTER_KEY, **kwargs: Any) -> openai.OpenAI:
+        return openai.OpenAI(
+            base_url=gateway_server.url + "/v1", api_key=key, max_retries=0, **kwargs
+        )
+
+    return build
+
+
+@pytest.fixture
+def openai_upstream(
+    fake_openai: FakeUpstream, make_deployment: Callable[..., Any]
+) -> Callable[..., Any]:
+    """Route model group ``group`` to the fake OpenAI upstream with upstream model ``model``."""
+
+    def build(group: str = "gpt", model: str = "gpt-4o-mini", **fields: Any) -> Any:
+        fields.setdefault("api_base", fake_openai.url + "/v1")
+        fields.setdefault("api_key", UPSTREAM_KEY)
+        return make_deployment(group, "openai", model, **fields)
+
+    return build
