@@ -1,0 +1,546 @@
+"""Gemini API translation: OpenAI chat requests -> GenerateContent, responses back."""
+
+from __future__ import annotations
+
+import base64
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+
+from apps.core.errors import InvalidRequest
+from apps.providers.gemini import GeminiProvider
+from apps.providers.schemas import CanonicalRequest, Op, Target
+
+FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "providers" / "gemini"
+provider = GeminiProvider()
+
+
+def fixture(name: str) -> bytes:
+    return (FIXTURES / name).read_bytes()
+
+
+def target(**kwargs: Any) -> Target:
+    defaults: dict[str, Any] = {
+        "deployment_id": "d1",
+        "provider": "gemini",
+        "model": "gemini-2.5-flash",
+        "api_key": "test-key",
+    }
+    return Target(**{**defaults, **kwargs})
+
+
+def chat(body: dict[str, Any], stream: bool = False, **kwargs: Any) -> CanonicalRequest:
+    return CanonicalRequest(op=Op.CHAT, body={"model": "g", **body}, stream=stream, **kwargs)
+
+
+def build(body: dict[str, Any], stream: bool = False, **target_kwargs: Any) -> dict[str, Any]:
+    upstream = provider.build_request(chat(body, stream), target(**target_kwargs))
+    return orjson.loads(upstream.body or b"{}")
+
+
+USER = [{"role": "user", "content": "Hi"}]
+
+
+class TestUrlAndHeaders:
+    def test_generate_content_url_and_key_header(self) -> None:
+        req = provider.build_request(chat({"messages": USER}), target())
+        assert req.method == "POST"
+        assert req.url == (
+            "https://generativelanguage.googleapis.com/v1beta/models/gemini-2.5-flash"
+            ":generateContent"
+        )
+        assert req.headers["x-goog-api-key"] == "test-key"
+        assert req.headers["content-type"] == "application/json"
+        assert "authorization" not in req.headers
+
+    def test_stream_url_uses_sse(self) -> None:
+        req = provider.build_request(chat({"messages": USER}, stream=True), target())
+        assert req.url.endswith("/models/gemini-2.5-flash:streamGenerateContent?alt=sse")
+
+    def test_api_base_and_models_prefix(self) -> None:
+        req = provider.build_request(
+            chat({"messages": USER}),
+            target(api_base="http://127.0.0.1:9/v1beta/", model="models/gemini-pro"),
+        )
+        assert req.url == "http://127.0.0.1:9/v1beta/models/gemini-pro:generateContent"
+
+    def test_api_version_selects_default_host_path(self) -> None:
+        req = provider.build_request(chat({"messages": USER}), target(api_version="v1"))
+        assert req.url.startswith("https://generativelanguage.googleapis.com/v1/models/")
+
+    def test_deployment_headers_are_added(self) -> None:
+        req = provider.build_request(chat({"messages": USER}), target(headers={"x-extra": "1"}))
+        assert req.headers["x-extra"] == "1"
+
+    def test_registry_names_the_api_key_env(self) -> None:
+        assert provider.api_key_env == "GEMINI_API_KEY"
+        assert Op.EMBEDDINGS in provider.ops
+
+
+class TestMessages:
+    def test_roles_system_and_merge(self) -> None:
+        payload = build(
+            {
+                "messages": [
+                    {"role": "system", "content": "Be terse."},
+                    {"role": "developer", "content": [{"type": "text", "text": "No emoji."}]},
+                    {"role": "user", "content": "One"},
+                    {"role": "user", "content": "Two"},
+                    {"role": "assistant", "content": "Ok"},
+                    {"role": "user", "content": "Three"},
+                ]
+            }
+        )
+        assert payload["systemInstruction"] == {
+            "parts": [{"text": "Be terse."}, {"text": "No emoji."}]
+        }
+        assert payload["contents"] == [
+            {"role": "user", "parts": [{"text": "One"}, {"text": "Two"}]},
+            {"role": "model", "parts": [{"text": "Ok"}]},
+            {"role": "user", "parts": [{"text": "Three"}]},
+        ]
+
+    def test_images_audio_and_files(self) -> None:
+        png = base64.b64encode(b"\x89PNG").decode()
+        payload = build(
+            {
+                "messages": [
+                    {
+                        "role": "user",
+                        "content": [
+                            {"type": "text", "text": "Look"},
+                            {
+                                "type": "image_url",
+                                "image_url": {"url": f"data:image/png;base64,{png}"},
+                            },
+                            {
+                                "type": "image_url",
+                                "image_url": {"url": "https://x.test/a/cat.webp"},
+                            },
+                            {"type": "image_url", "image_url": {"url": "gs://bucket/photo"}},
+                            {
+                                "type": "input_audio",
+                                "input_audio": {"data": "UklG", "format": "mp3"},
+                            },
+                            {
+                                "type": "file",
+                                "file": {"file_data": "data:application/pdf;base64,JVBE"},
+                            },
+                            {"type": "image_url", "image_url": "data:text/plain,caf%C3%A9"},
+                        ],
+                    }
+                ]
+            }
+        )
+        parts = payload["contents"][0]["parts"]
+        assert parts[0] == {"text": "Look"}
+        assert parts[1] == {"inlineData": {"mimeType": "image/png", "data": png}}
+        assert parts[2] == {
+            "fileData": {"mimeType": "image/webp", "fileUri": "https://x.test/a/cat.webp"}
+        }
+        assert parts[3] == {"fileData": {"mimeType": "image/jpeg", "fileUri": "gs://bucket/photo"}}
+        assert parts[4] == {"inlineData": {"mimeType": "audio/mp3", "data": "UklG"}}
+        assert parts[5] == {"inlineData": {"mimeType": "application/pdf", "data": "JVBE"}}
+        assert parts[6] == {
+            "inlineData": {
+                "mimeType": "text/plain",
+                "data": base64.b64encode("café".encode()).decode(),
+            }
+        }
+
+    def test_tool_call_round_trip(self) -> None:
+        payload = build(
+            {
+                "messages": [
+                    {"role": "user", "content": "Weather and time in Paris?"},
+                    {
+                        "role": "assistant",
+                        "content": None,
+                        "tool_calls": [
+                            {
+                                "id": "call_1__thought__c2ln",
+                                "type": "function",
+                                "function": {
+                                    "name": "get_weather",
+                                    "arguments": '{"location": "Paris"}',
+                                },
+                            },
+                            {
+                                "id": "call_2",
+                                "type": "function",
+                                "function": {"name": "get_time", "arguments": ""},
+                            },
+                        ],
+                    },
+                    {
+                        "role": "tool",
+                        "tool_call_id": "call_1__thought__c2ln",
+                        "content": '{"temp": 21}',
+                    },
+                    {"role": "tool", "tool_call_id": "call_2", "content": "12:00"},
+                ]
+            }
+        )
+        assert payload["contents"][1] == {
+            "role": "model",
+            "parts": [
+                {
+                    "functionCall": {"name": "get_weather", "args": {"location": "Paris"}},
+                    "thoughtSignature": "c2ln",
+                },
+                {"functionCall": {"name": "get_time", "args": {}}},
+            ],
+        }
+        assert payload["contents"][2] == {
+            "role": "user",
+            "parts": [
+                {"functionResponse": {"name": "get_weather", "response": {"temp": 21}}},
+                {"functionResponse": {"name": "get_time", "response": {"content": "12:00"}}},
+            ],
+        }
+
+    def test_tool_message_for_unknown_call_is_rejected(self) -> None:
+        with pytest.raises(InvalidRequest, match="unknown tool_call_id"):
+            build({"messages": [*USER, {"role": "tool", "tool_call_id": "nope", "content": "x"}]})
+
+    def test_bad_tool_arguments_are_rejected(self) -> None:
+        call = {"id": "c", "type": "function", "function": {"name": "f", "arguments": "{oops"}}
+        with pytest.raises(InvalidRequest, match="not valid JSON"):
+            build({"messages": [*USER, {"role": "assistant", "tool_calls": [call]}]})
+
+    def test_only_system_messages_is_rejected(self) -> None:
+        with pytest.raises(InvalidRequest):
+            build({"messages": [{"role": "system", "content": "x"}]})
+
+    def test_request_body_is_not_mutated(self) -> None:
+        body = {"model": "g", "messages": [{"role": "user", "content": "Hi"}], "stop": "x"}
+        snapshot = orjson.dumps(body)
+        provider.build_request(CanonicalRequest(op=Op.CHAT, body=body), target())
+        assert orjson.dumps(body) == snapshot
+
+
+class TestTools:
+    TOOL = {
+        "type": "function",
+        "function": {
+            "name": "get_weather",
+            "description": "Weather for a place",
+            "strict": True,
+            "parameters": {
+                "$schema": "http://json-schema.org/draft-07/schema#",
+                "type": "object",
+                "additionalProperties": False,
+                "properties": {
+                    "location": {"type": "string", "format": "uri", "description": "City"},
+                    "unit": {"type": ["string", "null"], "enum": ["c", "f", None]},
+                    "when": {"$ref": "#/$defs/When"},
+                    "tags": {"type": "array", "items": {"type": "string"}, "minItems": 1},
+                    "mode": {"const": 3},
+                    "either": {"oneOf": [{"type": "integer"}, {"type": "string"}]},
+                },
+                "required": ["location", "ghost"],
+                "$defs": {"When": {"type": "string", "format": "date-time"}},
+            },
+        },
+    }
+
+    def test_function_declarations_are_cleaned(self) -> None:
+        payload = build({"messages": USER, "tools": [self.TOOL]})
+        declaration = payload["tools"][0]["functionDeclarations"][0]
+        assert declaration == {
+            "name": "get_weather",
+            "description": "Weather for a place",
+            "parameters": {
+                "type": "OBJECT",
+                "properties": {
+                    "location": {"type": "STRING", "description": "City"},
+                    "unit": {"type": "STRING", "enum": ["c", "f"], "nullable": True},
+                    "when": {"type": "STRING", "format": "date-time"},
+                    "tags": {"type": "ARRAY", "items": {"type": "STRING"}, "minItems": 1},
+                    "mode": {"type": "STRING", "enum": ["3"]},
+                    "either": {"anyOf": [{"type": "INTEGER"}, {"type": "STRING"}]},
+                },
+                "required": ["location"],
+            },
+        }
+
+    def test_function_without_parameters(self) -> None:
+        tool = {
+            "type": "function",
+            "function": {"name": "now", "parameters": {"type": "object", "properties": {}}},
+        }
+        payload = build({"messages": USER, "tools": [tool]})
+        assert payload["tools"] == [{"functionDeclarations": [{"name": "now"}]}]
+
+    def test_native_tools_pass_through(self) -> None:
+        payload = build({"messages": USER, "tools": [{"googleSearch": {}}]})
+        assert payload["tools"] == [{"googleSearch": {}}]
+
+    @pytest.mark.parametrize(
+        ("choice", "expected"),
+        [
+            ("auto", {"mode": "AUTO"}),
+            ("none", {"mode": "NONE"}),
+            ("required", {"mode": "ANY"}),
+            (
+                {"type": "function", "function": {"name": "get_weather"}},
+                {"mode": "ANY", "allowedFunctionNames": ["get_weather"]},
+            ),
+        ],
+    )
+    def test_tool_choice(self, choice: Any, expected: dict[str, Any]) -> None:
+        payload = build({"messages": USER, "tools": [self.TOOL], "tool_choice": choice})
+        assert payload["toolConfig"] == {"functionCallingConfig": expected}
+
+    def test_unsupported_tool_type(self) -> None:
+        with pytest.raises(InvalidRequest, match="not supported"):
+            build({"messages": USER, "tools": [{"type": "code_interpreter"}]})
+
+
+class TestGenerationConfig:
+    def test_parameters_map(self) -> None:
+        payload = build(
+            {
+                "messages": USER,
+                "temperature": 0.2,
+                "top_p": 0.9,
+                "max_completion_tokens": 100,
+                "max_tokens": 5,
+                "stop": ["END", "STOP"],
+                "n": 2,
+                "seed": 7,
+                "presence_penalty": 0.5,
+                "frequency_penalty": -0.5,
+                "user": "u-1",
+                "parallel_tool_calls": True,
+                "stream_options": {"include_usage": True},
+            }
+        )
+        assert payload["generationConfig"] == {
+            "temperature": 0.2,
+            "topP": 0.9,
+            "maxOutputTokens": 100,
+            "stopSequences": ["END", "STOP"],
+            "candidateCount": 2,
+            "seed": 7,
+            "presencePenalty": 0.5,
+            "frequencyPenalty": -0.5,
+        }
+        assert set(payload) == {"contents", "generationConfig"}
+
+    def test_single_stop_and_max_tokens(self) -> None:
+        config = build({"messages": USER, "stop": "END", "max_tokens": 5})["generationConfig"]
+        assert config == {"stopSequences": ["END"], "maxOutputTokens": 5}
+
+    def test_json_object(self) -> None:
+        config = build({"messages": USER, "response_format": {"type": "json_object"}})
+        assert config["generationConfig"] == {"responseMimeType": "application/json"}
+
+    def test_json_schema(self) -> None:
+        fmt = {
+            "type": "json_schema",
+            "json_schema": {
+                "name": "person",
+                "strict": True,
+                "schema": {
+                    "type": "object",
+                    "properties": {"name": {"type": "string"}, "age": {"type": "integer"}},
+                    "required": ["name", "age"],
+                    "additionalProperties": False,
+                },
+            },
+        }
+        config = build({"messages": USER, "response_format": fmt})["generationConfig"]
+        assert config == {
+            "responseMimeType": "application/json",
+            "responseSchema": {
+                "type": "OBJECT",
+                "properties": {"name": {"type": "STRING"}, "age": {"type": "INTEGER"}},
+                "required": ["name", "age"],
+            },
+        }
+
+    @pytest.mark.parametrize(
+        ("effort", "model", "expected"),
+        [
+            ("low", "gemini-2.5-flash", {"thinkingBudget": 1024, "includeThoughts": True}),
+            ("high", "gemini-2.5-pro", {"thinkingBudget": 24576, "includeThoughts": True}),
+            ("none", "gemini-2.5-flash", {"thinkingBudget": 0, "includeThoughts": False}),
+            ("medium", "gemini-3-pro-preview", {"thinkingLevel": "high", "includeThoughts": True}),
+            ("minimal", "gemini-3-flash", {"thinkingLevel": "low", "includeThoughts": True}),
+        ],
+    )
+    def test_reasoning_effort(self, effort: str, model: str, expected: dict[str, Any]) -> None:
+        payload = build({"messages": USER, "reasoning_effort": effort}, model=model)
+        assert payload["generationConfig"]["thinkingConfig"] == expected
+
+    def test_anthropic_style_thinking(self) -> None:
+        body = {"messages": USER, "thinking": {"type": "enabled", "budget_tokens": 2000}}
+        config = build(body)["generationConfig"]
+        assert config["thinkingConfig"] == {"includeThoughts": True, "thinkingBudget": 2000}
+
+    def test_extra_body_and_safety_settings(self) -> None:
+        safety = [{"category": "HARM_CATEGORY_HARASSMENT", "threshold": "BLOCK_NONE"}]
+        payload = build(
+            {
+                "messages": USER,
+                "temperature": 1,
+                "safety_settings": safety,
+                "extra_body": {
+                    "generationConfig": {"topK": 3},
+                    "cachedContent": "cachedContents/x",
+                },
+            }
+        )
+        assert payload["safetySettings"] == safety
+        assert payload["generationConfig"] == {"temperature": 1, "topK": 3}
+        assert payload["cachedContent"] == "cachedContents/x"
+
+    def test_gateway_only_fields_are_never_forwarded(self) -> None:
+        payload = build(
+            {
+                "messages": USER,
+                "metadata": {"a": 1},
+                "mock_response": "x",
+                "drop_params": True,
+                "fallbacks": ["m"],
+                "num_retries": 2,
+                "caching": True,
+                "tags": ["t"],
+                "litellm_metadata": {},
+                "guardrails": ["g"],
+            }
+        )
+        assert set(payload) == {"contents"}
+
+    def test_unsupported_parameter_is_rejected(self) -> None:
+        with pytest.raises(InvalidRequest, match=r"'logit_bias'.*gemini") as info:
+            build({"messages": USER, "logit_bias": {"1": 2}})
+        assert info.value.param == "logit_bias"
+
+    def test_unsupported_parameter_is_dropped_when_asked(self) -> None:
+        payload = build({"messages": USER, "logit_bias": {"1": 2}}, drop_params=True)
+        assert "logit_bias" not in orjson.dumps(payload).decode()
+        req = chat({"messages": USER, "logprobs": True}, drop_params=True)
+        assert provider.build_request(req, target()).body is not None
+
+    def test_additional_drop_params(self) -> None:
+        payload = build({"messages": USER, "seed": 3}, additional_drop_params=("seed",))
+        assert "generationConfig" not in payload
+
+
+class TestResponse:
+    def parse(self, name: str) -> tuple[dict[str, Any], Any]:
+        result = provider.parse_response(chat({"messages": USER}), target(), fixture(name))
+        return result.data, result.usage
+
+    def test_text_thoughts_and_usage(self) -> None:
+        data, usage = self.parse("generate_content_text.json")
+        assert data["id"] == "chatcmpl-mVd1aKrBIdW0nvgPsZ2x2Q0"
+        assert data["object"] == "chat.completion"
+        assert data["model"] == "gemini-2.5-flash"
+        choice = data["choices"][0]
+        assert choice["message"]["role"] == "assistant"
+        assert choice["message"]["content"] == "Hello! How can I help you today?"
+        assert choice["message"]["reasoning_content"] == "The user greets me; answer briefly."
+        assert choice["finish_reason"] == "stop"
+        assert (usage.prompt_tokens, usage.completion_tokens) == (12, 29)
+        assert (usage.cached_tokens, usage.reasoning_tokens) == (4, 20)
+        assert data["usage"] == {
+            "prompt_tokens": 12,
+            "completion_tokens": 29,
+            "total_tokens": 41,
+            "prompt_tokens_details": {"cached_tokens": 4},
+            "completion_tokens_details": {"reasoning_tokens": 20},
+        }
+
+    def test_tool_calls(self) -> None:
+        data, usage = self.parse("generate_content_tool_calls.json")
+        choice = data["choices"][0]
+        assert choice["finish_reason"] == "tool_calls"
+        assert choice["message"]["content"] is None
+        calls = choice["message"]["tool_calls"]
+        assert [c["function"]["name"] for c in calls] == ["get_weather", "get_time"]
+        assert orjson.loads(calls[0]["function"]["arguments"]) == {
+            "location": "Paris",
+            "unit": "celsius",
+        }
+        assert calls[0]["id"].startswith("call_") and calls[0]["id"].endswith(
+            "__thought__CiQBVKhc7rSig1"
+        )
+        assert "__thought__" not in calls[1]["id"]
+        assert len({c["id"] for c in calls}) == 2
+        assert all(c["type"] == "function" for c in calls)
+        assert usage.total_tokens == 101
+
+    def test_tool_call_ids_round_trip_the_signature(self) -> None:
+        data, _ = self.parse("generate_content_tool_calls.json")
+        message = data["choices"][0]["message"]
+        follow_up = {
+            "messages": [
+                *USER,
+                message,
+                *[
+                    {"role": "tool", "tool_call_id": c["id"], "content": "ok"}
+                    for c in message["tool_calls"]
+                ],
+            ]
+        }
+        contents = build(follow_up)["contents"]
+        assert contents[1]["parts"][0]["thoughtSignature"] == "CiQBVKhc7rSig1"
+        assert [p["functionResponse"]["name"] for p in contents[2]["parts"]] == [
+            "get_weather",
+            "get_time",
+        ]
+
+    def test_prompt_blocked(self) -> None:
+        data, usage = self.parse("generate_content_prompt_blocked.json")
+        assert data["choices"] == [
+            {
+                "index": 0,
+                "message": {"role": "assistant", "content": "", "refusal": None},
+                "logprobs": None,
+                "finish_reason": "content_filter",
+            }
+        ]
+        assert usage.prompt_tokens == 7
+
+    def test_safety_finish(self) -> None:
+        data, _ = self.parse("generate_content_safety_finish.json")
+        assert data["choices"][0]["finish_reason"] == "content_filter"
+        assert data["choices"][0]["message"]["content"] == ""
+
+    def test_max_tokens_and_candidates(self) -> None:
+        data, _ = self.parse("generate_content_max_tokens.json")
+        assert [(c["index"], c["finish_reason"]) for c in data["choices"]] == [
+            (0, "length"),
+            (1, "length"),
+        ]
+        assert data["choices"][1]["message"]["content"] == "It was a dark"
+
+    @pytest.mark.parametrize(
+        ("reason", "expected"),
+        [
+            ("STOP", "stop"),
+            ("MAX_TOKENS", "length"),
+            ("SAFETY", "content_filter"),
+            ("RECITATION", "content_filter"),
+            ("BLOCKLIST", "content_filter"),
+            ("PROHIBITED_CONTENT", "content_filter"),
+            ("SPII", "content_filter"),
+            ("OTHER", "stop"),
+        ],
+    )
+    def test_finish_reasons(self, reason: str, expected: str) -> None:
+        body = {"candidates": [{"content": {"parts": [{"text": "x"}]}, "finishReason": reason}]}
+        result = provider.parse_response(chat({"messages": USER}), target(), orjson.dumps(body))
+        assert result.data["choices"][0]["finish_reason"] == expected
+
+    def test_invalid_json_is_a_bad_gateway(self) -> None:
+        from apps.core.errors import UpstreamError
+
+        with pytest.raises(UpstreamError) as info:
+            provider.parse_response(chat({"messages": USER}), target(), b"<html>")
+        assert info.value.http_status == 502
