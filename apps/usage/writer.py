@@ -10,6 +10,7 @@ database is still down at shutdown, rows are spooled to JSON-lines files in
 from __future__ import annotations
 
 import asyncio
+import atexit
 import contextlib
 import logging
 import os
@@ -192,3 +193,15 @@ class UsageWriter:
 
 
 writer = UsageWriter()
+
+
+@atexit.register
+def _spool_at_exit() -> None:
+    """Servers without a lifespan shutdown (daphne), or an exit before the last flush: rows
+    still queued go to the spool, to be written by the next process that starts."""
+    if writer._rows:
+        rows, writer._rows = writer._rows, []
+        try:
+            spool(rows)
+        except OSError:
+            logger.exception("%d usage rows could not be spooled at exit", len(rows))

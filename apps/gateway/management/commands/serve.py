@@ -1,0 +1,101 @@
+"""``manage.py serve``: migrate, import a config, and serve the ASGI app.
+
+uvicorn (uvloop + httptools) by default; ``--workers N`` runs N processes on one shared socket
+under uvicorn's supervisor. daphne is supported with one process. Ctrl-C (SIGINT) or SIGTERM
+stops accepting connections and lets in-flight requests finish (up to --graceful-timeout
+seconds); pending usage rows are written (or spooled to disk) before exit.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from django.conf import settings
+from django.core.management import call_command
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+
+from apps.routing.config_io import ConfigError, apply_environment, config_import
+from apps.routing.management.commands.import_config import load_config_file
+
+APP = "proxy_project.asgi:application"
+
+
+class Command(BaseCommand):
+    help = "Apply migrations, import a config file if given, and serve the gateway."
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("--config", help="A LiteLLM-style config.yaml to import first.")
+        parser.add_argument("--host", default=os.environ.get("HOST", "0.0.0.0"))  # noqa: S104
+        parser.add_argument("--port", type=int, default=int(os.environ.get("PORT", "4000")))
+        parser.add_argument("--workers", type=int, default=int(os.environ.get("WORKERS", "1")))
+        parser.add_argument("--server", choices=["uvicorn", "daphne"], default="uvicorn")
+        parser.add_argument("--graceful-timeout", type=int, default=30)
+        parser.add_argument("--no-migrate", action="store_true")
+        parser.add_argument("--log-level", default="info")
+
+    def handle(self, *args: Any, **opts: Any) -> None:
+        if opts["workers"] < 1:
+            raise CommandError("--workers must be at least 1")
+        if not opts["no_migrate"]:
+            call_command("migrate", interactive=False, verbosity=0)
+        if opts["config"]:
+            data = load_config_file(opts["config"])
+            try:
+                report = config_import(data=data)
+            except ConfigError as exc:
+                raise CommandError(f"{opts['config']}: {exc}") from None
+            apply_environment(data)
+            for line in report.lines():
+                self.stdout.write(line)
+        call_command("collectstatic", interactive=False, verbosity=0)
+        self._banner(opts)
+        if opts["server"] == "daphne":
+            self._daphne(opts)
+        else:
+            self._uvicorn(opts)
+
+    def _banner(self, opts: dict[str, Any]) -> None:
+        host = "localhost" if opts["host"] in ("0.0.0.0", "::") else opts["host"]  # noqa: S104
+        base = f"http://{host}:{opts['port']}"
+        self.stdout.write(
+            f"LLM gateway on {base} ({opts['server']}, {opts['workers']} worker(s))\n"
+            f"  OpenAI base URL: {base}/v1\n"
+            f"  Admin:           {base}/admin/  (create a user: manage.py createsuperuser)\n"
+            f"  Database:        {settings.DATABASES['default']['ENGINE'].rsplit('.', 1)[-1]}"
+        )
+        self.stdout.flush()
+
+    def _uvicorn(self, opts: dict[str, Any]) -> None:
+        import uvicorn
+
+        uvicorn.run(
+            APP,
+            host=opts["host"],
+            port=opts["port"],
+            workers=opts["workers"],
+            loop="uvloop",
+            http="httptools",
+            lifespan="on",
+            log_level=opts["log_level"],
+            access_log=False,
+            timeout_graceful_shutdown=opts["graceful_timeout"],
+            timeout_keep_alive=75,
+        )
+
+    def _daphne(self, opts: dict[str, Any]) -> None:
+        if opts["workers"] != 1:
+            raise CommandError("daphne runs one process; use --server uvicorn for --workers")
+        from daphne.cli import CommandLineInterface
+
+        CommandLineInterface().run(
+            [
+                "-b",
+                opts["host"],
+                "-p",
+                str(opts["port"]),
+                "--application-close-timeout",
+                str(opts["graceful_timeout"]),
+                APP,
+            ]
+        )
