@@ -67,9 +67,16 @@ _GENERATION = {
     "n": "candidateCount",
 }
 # reasoning_effort -> thinkingBudget for budget-based models (Gemini 2.5); 0 turns thinking off.
-_BUDGETS = {"none": 0, "minimal": 512, "low": 1024, "medium": 8192, "high": 24576}
+_BUDGETS = {"none": 0, "minimal": 512, "low": 1024, "medium": 8192, "high": 24576, "xhigh": 24576}
 # Gemini 3 models take a thinkingLevel instead; LOW and HIGH are the levels every one supports.
-_LEVELS = {"none": "low", "minimal": "low", "low": "low", "medium": "high", "high": "high"}
+_LEVELS = {
+    "none": "low",
+    "minimal": "low",
+    "low": "low",
+    "medium": "high",
+    "high": "high",
+    "xhigh": "high",
+}
 # https://ai.google.dev/gemini-api/docs/thinking
 
 
