@@ -24,3 +24,9 @@ STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
 }
+
+# One test database per test run, so runs in parallel (several checkouts, or a developer
+# and a watcher) never fight over it.
+DATABASES["default"]["TEST"] = {  # noqa: F405
+    "NAME": os.environ.get("TEST_DB_NAME") or f"test_gateway_{os.getpid()}"
+}

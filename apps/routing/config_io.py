@@ -158,6 +158,8 @@ def _float(value: Any) -> float | None:
 
 
 def _secret_equal(stored: str, new: str) -> bool:
+    if stored == new or not (stored or new):
+        return True
     if is_reference(new) or is_reference(stored):
         return stored == new
     try:
@@ -258,7 +260,7 @@ def _apply(
         changed.append("enabled")
     if changed:
         dep.save(update_fields=[*changed, "updated_at"])
-        return dep, "updated"
+        return dep, "updated: " + ", ".join(changed)
     return dep, "unchanged"
 
 
@@ -356,7 +358,9 @@ def config_import(*, data: Any, prune: bool = True) -> ImportReport:
             groups[name] = group
         existing = Deployment.objects.filter(model_id=model_id).first()
         dep, outcome = _apply(existing, group, model_id, fields)
-        getattr(report, outcome).append(f"{name} -> {dep.provider}/{dep.model} ({model_id})")
+        kind, _, what = outcome.partition(": ")
+        line = f"{name} -> {dep.provider}/{dep.model} ({model_id})"
+        getattr(report, kind).append(f"{line}: {what}" if what else line)
     if prune:
         stale = Deployment.objects.filter(source=Deployment.SOURCE_CONFIG).exclude(
             model_id__in=seen_ids

@@ -13,6 +13,7 @@ import random
 import time
 from dataclasses import dataclass, field
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 from django.conf import settings
@@ -77,6 +78,19 @@ def _dec(value: Decimal | None) -> Decimal | None:
     return Decimal(value) if value is not None else None
 
 
+# Parameters that LiteLLM configs may give as a path to a JSON file instead of the JSON itself.
+_FILE_PARAMS = ("vertex_credentials",)
+
+
+def _read_credential_files(params: dict[str, Any]) -> None:
+    for name in _FILE_PARAMS:
+        value = params.get(name)
+        if isinstance(value, str) and value and not value.lstrip().startswith("{"):
+            path = Path(value).expanduser()
+            if path.is_file():
+                params[name] = path.read_text()
+
+
 def _target_for(dep: Deployment, group_name: str, drop_default: bool) -> Target:
     provider = get_provider(dep.provider)
     api_key = resolve(dep.api_key)
@@ -87,6 +101,7 @@ def _target_for(dep: Deployment, group_name: str, drop_default: bool) -> Target:
     params: dict[str, Any] = {k: resolve_value(v) for k, v in (dep.extra_params or {}).items()}
     for name, stored in (dep.secret_params or {}).items():
         params[name] = resolve(stored) if isinstance(stored, str) else stored
+    _read_credential_files(params)
     drop = params.pop("drop_params", None)
     additional = params.pop("additional_drop_params", None) or ()
     return Target(

@@ -1,0 +1,161 @@
+"""The README's serve command, run as a real process on SQLite: a new user's first minute."""
+
+from __future__ import annotations
+
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import openai
+import pytest
+
+from tests.fakes.server import free_port
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _env(data_dir: Path) -> dict[str, str]:
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k
+        not in (
+            "DATABASE_URL",
+            "PROXY_MASTER_KEY",
+            "DJANGO_SETTINGS_MODULE",
+            "SECRET_KEY",
+            "GATEWAY_KEY_PEPPER",
+            "REDIS_URL",
+        )
+    }
+    env["GATEWAY_DATA_DIR"] = str(data_dir)
+    env["GATEWAY_CHANGE_POLL_S"] = "0.5"
+    return env
+
+
+def _start(data_dir: Path, *extra: str) -> tuple[subprocess.Popen[bytes], str]:
+    port = free_port()
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "manage.py",
+            "serve",
+            "--config",
+            "proxy_project/config.example.yaml",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            *extra,
+        ],
+        cwd=ROOT,
+        env=_env(data_dir),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise AssertionError(proc.stdout.read().decode() if proc.stdout else "exited")
+        try:
+            with urllib.request.urlopen(url + "/health/liveliness", timeout=1) as resp:
+                if resp.status == 200:
+                    return proc, url
+        except OSError:
+            time.sleep(0.2)
+    proc.kill()
+    raise AssertionError("the gateway did not start within a minute")
+
+
+def _stop(proc: subprocess.Popen[bytes]) -> str:
+    proc.send_signal(signal.SIGINT)
+    try:
+        out, _ = proc.communicate(timeout=30)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        raise
+    return out.decode()
+
+
+def _usage_rows(data_dir: Path) -> list[tuple[int, str, int]]:
+    with sqlite3.connect(data_dir / "gateway.sqlite3") as conn:
+        return conn.execute(
+            "SELECT status_code, model_group, completion_tokens FROM usage_usagelog"
+        ).fetchall()
+
+
+def test_quickstart_streams_from_the_mock_model_and_logs_usage(tmp_path: Path):
+    started = time.monotonic()
+    proc, url = _start(tmp_path)
+    try:
+        client = openai.OpenAI(base_url=url + "/v1", api_key="sk-1234", max_retries=0)
+        stream = client.chat.completions.create(
+            model="mock-gpt",
+            stream=True,
+            messages=[{"role": "user", "content": "Hello from a new user"}],
+        )
+        text = "".join(c.choices[0].delta.content or "" for c in stream if c.choices)
+        assert text == "Hello from a new user"
+        assert time.monotonic() - started < 60
+        reply = client.chat.completions.create(
+            model="mock-fast", messages=[{"role": "user", "content": "again"}]
+        )
+        assert reply.choices[0].message.content == "again"
+        with pytest.raises(openai.AuthenticationError):
+            openai.OpenAI(base_url=url + "/v1", api_key="sk-wrong", max_retries=0).models.list()
+        # A deployment added by another process (an admin) serves without a restart.
+        subprocess.run(
+            [
+                sys.executable,
+                "manage.py",
+                "shell",
+                "-c",
+                "from apps.routing.models import ModelGroup, Deployment;"
+                "g = ModelGroup.objects.create(name='added-later');"
+                "Deployment.objects.create(group=g, provider='mock', model='late')",
+            ],
+            cwd=ROOT,
+            env=_env(tmp_path),
+            check=True,
+            capture_output=True,
+        )
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                later = client.chat.completions.create(
+                    model="added-later", messages=[{"role": "user", "content": "hi"}]
+                )
+                break
+            except openai.NotFoundError:
+                assert time.monotonic() < deadline, "the new deployment was never served"
+                time.sleep(0.2)
+        assert later.model == "late"
+    finally:
+        output = _stop(proc)
+    assert proc.returncode == 0, output
+    rows = _usage_rows(tmp_path)
+    assert (200, "mock-gpt", 6) in rows  # 21 characters at 4 per token
+    assert (200, "mock-fast", 2) in rows
+    assert all(r[0] in (200, 404) for r in rows)
+
+
+def test_serve_with_two_workers(tmp_path: Path):
+    proc, url = _start(tmp_path, "--workers", "2")
+    try:
+        client = openai.OpenAI(base_url=url + "/v1", api_key="sk-1234", max_retries=0)
+        for n in range(20):
+            reply = client.chat.completions.create(
+                model="mock-fast", messages=[{"role": "user", "content": f"n{n}"}]
+            )
+            assert reply.choices[0].message.content == f"n{n}"
+    finally:
+        output = _stop(proc)
+    assert proc.returncode == 0, output
+    assert output.count("Started server process") == 2
+    assert len([r for r in _usage_rows(tmp_path) if r[1] == "mock-fast"]) == 20
