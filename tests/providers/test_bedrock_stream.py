@@ -220,6 +220,18 @@ def test_exception_event_raises_after_earlier_chunks() -> None:
     assert error.message == "bedrock error: Too many tokens, please wait before trying again."
 
 
+def test_exception_in_the_same_bytes_as_chunks_is_raised_after_them() -> None:
+    data = fixture_stream("stream_exception.json")
+    decoder = BedrockProvider().new_stream_decoder(REQUEST, TARGET)
+    chunks = decoder.feed(data)
+    assert [c.json()["choices"][0]["delta"].get("content") for c in chunks] == ["", "Partial "]
+    with pytest.raises(UpstreamError) as info:
+        decoder.finish()
+    assert info.value.http_status == 429
+    with pytest.raises(UpstreamError):
+        decoder.feed(b"")
+
+
 @pytest.mark.parametrize(
     ("exception", "status", "retryable"),
     [

@@ -29,9 +29,14 @@ def _malformed(detail: str) -> UpstreamError:
 
 
 class BedrockStreamDecoder:
-    """One per request. ``usage`` is set once the ``metadata`` event has arrived."""
+    """One per request. ``usage`` is set once the ``metadata`` event has arrived.
 
-    __slots__ = ("_base", "_frames", "_role_sent", "_tool_index", "usage")
+    An exception event raises UpstreamError; when chunks decoded from the same bytes precede
+    it, they are returned first and the error is raised by the next ``feed`` or ``finish``,
+    so the client receives everything Bedrock sent before failing.
+    """
+
+    __slots__ = ("_base", "_error", "_frames", "_role_sent", "_tool_index", "usage")
 
     def __init__(self, model: str) -> None:
         self._frames = EventStreamDecoder()
@@ -42,23 +47,34 @@ class BedrockStreamDecoder:
             "model": model,
         }
         self._role_sent = False
+        self._error: UpstreamError | None = None
         # contentBlockIndex of each tool use -> its OpenAI tool_calls index.
         self._tool_index: dict[int, int] = {}
         self.usage: Usage | None = None
 
     def feed(self, data: bytes) -> list[StreamChunk]:
+        if self._error is not None:
+            raise self._error
         try:
             messages = self._frames.feed(data)
         except EventStreamError as exc:
             raise _malformed(str(exc)) from exc
         out: list[StreamChunk] = []
         for message in messages:
-            chunk = self._handle(message)
+            try:
+                chunk = self._handle(message)
+            except UpstreamError as exc:
+                if not out:
+                    raise
+                self._error = exc
+                break
             if chunk is not None:
                 out.append(chunk)
         return out
 
     def finish(self) -> list[StreamChunk]:
+        if self._error is not None:
+            raise self._error
         if self._frames.pending():
             raise _malformed("the stream ended inside a message")
         return []
