@@ -21,7 +21,7 @@ from apps.core.errors import GatewayError, UpstreamError
 from apps.gateway import tokens, upstream
 from apps.gateway.http import Send
 from apps.keys.auth import Principal
-from apps.providers.base import SupportsLocal
+from apps.providers.base import SupportsLocal, SupportsNative
 from apps.providers.registry import get_provider
 from apps.providers.schemas import CanonicalRequest, Result, StreamChunk, Target, Usage
 from apps.routing.selectors import Candidate, candidates_for
@@ -66,6 +66,7 @@ class Call:
         "error",
         "group_name",
         "headers_sent",
+        "native_done",
         "principal",
         "request",
         "request_id",
@@ -99,6 +100,7 @@ class Call:
         self.error: GatewayError | None = None
         self.ttft_ms: int | None = None
         self.headers_sent = False
+        self.native_done = False
 
     def elapsed_ms(self) -> int:
         return int((time.perf_counter() - self.t0) * 1000)
@@ -171,6 +173,21 @@ async def _attempts(call: Call, attempt: Callable[[Candidate, Any], Awaitable[An
     raise last
 
 
+def _speaks_natively(provider: Any, request: CanonicalRequest) -> bool:
+    return (
+        request.native is not None
+        and getattr(provider, "native_format", None) == request.native_format
+        and isinstance(provider, SupportsNative)
+    )
+
+
+def _build(provider: Any, request: CanonicalRequest, target: Target) -> Any:
+    if _speaks_natively(provider, request):
+        assert request.native is not None
+        return provider.build_native_request(request.native, target, request.client_headers)
+    return provider.build_request(request, target)
+
+
 async def _complete(call: Call, candidate: Candidate, provider: Any) -> Result:
     request = call.request
     assert request is not None
@@ -181,10 +198,12 @@ async def _complete(call: Call, candidate: Candidate, provider: Any) -> Result:
             await asyncio.sleep(first)
         return provider.local_response(request, target)
     target = await tokens.with_token(provider, target)
-    req = provider.build_request(request, target)
+    req = _build(provider, request, target)
     resp = await upstream.send(req, timeout_s=target.timeout_s, provider=target.provider)
     if resp.status >= 400:
         raise provider.parse_error(resp.status, resp.body, resp.headers)
+    if _speaks_natively(provider, request):
+        return Result(data={}, usage=provider.native_usage(resp.body), raw=resp.body, native=True)
     return provider.parse_response(request, target, resp.body)
 
 
@@ -248,6 +267,24 @@ async def stream(call: Call, send: Send, extra_headers: list[tuple[bytes, bytes]
         if data:
             await send({"type": "http.response.body", "body": data, "more_body": True})
 
+    async def relay_native(scanner: Any, up: upstream.UpstreamStream) -> None:
+        """Bytes straight through, in the client's own format; usage read on the way."""
+        async for data in up.chunks():
+            out = scanner.feed(data)
+            if not call.headers_sent:
+                await start()
+            if out:
+                await send({"type": "http.response.body", "body": out, "more_body": True})
+        tail = scanner.finish()
+        if not call.headers_sent:
+            await start()
+        call.usage = scanner.usage
+        if scanner.error is not None:
+            call.error = scanner.error
+            call.status = scanner.error.http_status
+        await send({"type": "http.response.body", "body": tail})
+        call.native_done = True
+
     async def attempt(candidate: Candidate, provider: Any) -> None:
         target = candidate.target
         if isinstance(provider, SupportsLocal):
@@ -260,12 +297,15 @@ async def stream(call: Call, send: Send, extra_headers: list[tuple[bytes, bytes]
                 await emit([chunk])
             return
         target = await tokens.with_token(provider, target)
-        req = provider.build_request(request, target)
+        req = _build(provider, request, target)
         timeout = target.stream_timeout_s or target.timeout_s
         async with upstream.open_stream(req, timeout_s=timeout, provider=target.provider) as up:
             if up.status >= 400:
                 body = await up.read_all()
                 raise provider.parse_error(up.status, body, up.headers)
+            if _speaks_natively(provider, request):
+                await relay_native(provider.native_stream_scanner(), up)
+                return
             decoder = provider.new_stream_decoder(request, target)
             async for data in up.chunks():
                 await emit(decoder.feed(data))
@@ -283,6 +323,8 @@ async def stream(call: Call, send: Send, extra_headers: list[tuple[bytes, bytes]
         call.status = err.http_status
         await send({"type": "http.response.body", "body": encoder.error(err), "more_body": True})
         await send({"type": "http.response.body", "body": b""})
+        return
+    if call.native_done:
         return
     if not call.headers_sent:
         await start()

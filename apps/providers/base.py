@@ -63,6 +63,34 @@ class SupportsLocal(Protocol):
         ...
 
 
+class NativeStreamScanner(Protocol):
+    """Watches a relayed native stream: ``feed`` returns the bytes to send (unchanged),
+    recording usage and an in-stream error event (which the client receives as is)."""
+
+    usage: Usage | None
+    error: UpstreamError | None
+
+    def feed(self, data: bytes) -> bytes: ...
+
+    def finish(self) -> bytes: ...
+
+
+@runtime_checkable
+class SupportsNative(Protocol):
+    """A provider whose API is also a client-facing format (Anthropic Messages): requests in
+    that format pass through untranslated and answers are relayed byte for byte."""
+
+    native_format: ClassVar[str]
+
+    def build_native_request(
+        self, body: JSONDict, target: Target, client_headers: Mapping[str, str] | None = None
+    ) -> UpstreamRequest: ...
+
+    def native_usage(self, body: bytes) -> Usage: ...
+
+    def native_stream_scanner(self) -> NativeStreamScanner: ...
+
+
 @runtime_checkable
 class SupportsTokenAuth(Protocol):
     """A provider that trades long-lived credentials for a short-lived access token (Vertex AI,

@@ -55,6 +55,12 @@ class CanonicalRequest:
     include_usage: bool = False
     # Drop parameters the provider does not accept instead of answering 400 (per request).
     drop_params: bool | None = None
+    # The client's body in its own format (e.g. Anthropic Messages) when that is not OpenAI's,
+    # so a provider speaking that format natively gets it without a lossy round trip.
+    native: JSONDict | None = None
+    native_format: str | None = None
+    # Client headers a native pass-through may forward (e.g. anthropic-version, -beta).
+    client_headers: Mapping[str, str] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,6 +129,8 @@ class Result:
     data: JSONDict
     usage: Usage | None = None
     raw: bytes | None = None
+    # ``raw`` is in the client's own (native) format, not OpenAI's.
+    native: bool = False
 
     def body(self) -> bytes:
         return self.raw if self.raw is not None else orjson.dumps(self.data)

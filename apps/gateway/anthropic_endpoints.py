@@ -1,0 +1,157 @@
+"""Anthropic-compatible inbound API: ``POST /v1/messages`` and ``/v1/messages/count_tokens``
+(each also without ``/v1``), so the official Anthropic SDK works against the gateway.
+
+Requests are translated to the canonical (OpenAI) format and routed to any model; answers,
+streams and errors go back in Anthropic's format. A deployment whose provider speaks the
+Messages API natively gets the client's body untranslated and its answer is relayed as is.
+Formats: https://docs.anthropic.com/en/api/messages, /en/api/messages-streaming,
+/en/api/errors, /en/api/messages-count-tokens.
+"""
+
+from __future__ import annotations
+
+import math
+
+import orjson
+
+from apps.core.errors import GatewayError, InvalidRequest
+from apps.gateway import upstream
+from apps.gateway.app import route
+from apps.gateway.endpoints import authenticated, new_request_id, serve_call
+from apps.gateway.http import Request, send_response
+from apps.gateway.pipeline import Call
+from apps.gateway.wire import parse_json
+from apps.providers.anthropic.inbound import (
+    OpenAIToAnthropicStream,
+    anthropic_error_body,
+    anthropic_request_to_openai,
+    openai_response_to_anthropic,
+)
+from apps.providers.anthropic.inbound_stream import anthropic_usage
+from apps.providers.registry import get_provider
+from apps.providers.schemas import CanonicalRequest, Op, Result, StreamChunk, Usage
+from apps.routing.selectors import candidates_for
+
+FORWARDED_HEADERS = (b"anthropic-version", b"anthropic-beta")
+NATIVE_FORMAT = "anthropic"
+
+
+class AnthropicDialect:
+    name = NATIVE_FORMAT
+
+    def error(self, err: GatewayError) -> tuple[int, bytes]:
+        status = err.http_status
+        upstream_status = getattr(err, "upstream_status", None)
+        if upstream_status == 529:
+            status = 529  # Anthropic's "overloaded": its SDK has a class for it
+        return status, orjson.dumps(anthropic_error_body(status, err.message))
+
+    def render(self, request: CanonicalRequest, result: Result) -> bytes:
+        if result.native and result.raw is not None:
+            return result.raw
+        model = str(result.data.get("model") or request.body.get("model") or "")
+        message = openai_response_to_anthropic(result.data, model)
+        if result.usage is not None:
+            message["usage"] = anthropic_usage(result.usage)
+        return orjson.dumps(message)
+
+    def stream_encoder(self, request: CanonicalRequest) -> AnthropicStreamEncoder:
+        return AnthropicStreamEncoder(str(request.body.get("model") or ""))
+
+
+class AnthropicStreamEncoder:
+    """OpenAI chunks -> Anthropic SSE events (message_start ... message_stop)."""
+
+    __slots__ = ("_stream",)
+
+    def __init__(self, model: str) -> None:
+        self._stream = OpenAIToAnthropicStream(model)
+
+    def chunk(self, chunk: StreamChunk, usage_only: bool) -> bytes:
+        if usage_only:
+            return b""
+        data = chunk.json()
+        if data.get("model") and not self._stream._started:
+            self._stream.model = str(data["model"])
+        return self._stream.feed(data)
+
+    def finish(self, usage: Usage | None) -> bytes:
+        return self._stream.finish(usage)
+
+    def error(self, err: GatewayError) -> bytes:
+        return self._stream.error_event(err)
+
+
+ANTHROPIC = AnthropicDialect()
+
+
+def parse_messages(raw: bytes, req: Request) -> CanonicalRequest:
+    body = parse_json(raw)
+    openai_body = anthropic_request_to_openai(body)
+    headers = {
+        name.decode(): value.decode("latin-1")
+        for name in FORWARDED_HEADERS
+        if (value := req.headers.get(name)) is not None
+    }
+    return CanonicalRequest(
+        op=Op.CHAT,
+        body=openai_body,
+        stream=body.get("stream") is True,
+        native=body,
+        native_format=NATIVE_FORMAT,
+        client_headers=headers,
+    )
+
+
+async def messages(req: Request) -> None:
+    call = Call(request_id=new_request_id(), call_type="messages", dialect=ANTHROPIC)
+    await serve_call(call, req, lambda raw: parse_messages(raw, req))
+
+
+def _estimate_input_tokens(body: dict) -> int:  # type: ignore[type-arg]
+    """Roughly four characters per token over the text the model reads: used only when the
+    model's provider has no token-counting API of its own."""
+    text = orjson.dumps(
+        {k: body.get(k) for k in ("system", "messages", "tools") if body.get(k) is not None}
+    )
+    return max(1, math.ceil(len(text) / 4))
+
+
+async def count_tokens(req: Request) -> None:
+    """Anthropic deployments count with the upstream's own endpoint; others are estimated."""
+    principal = await authenticated(req, ANTHROPIC)
+    if principal is None:
+        return
+    try:
+        raw = await req.read_body()
+        body = parse_json(raw)
+        probe = dict(body)
+        probe.setdefault("max_tokens", 1)
+        anthropic_request_to_openai(probe)  # validates the body like /v1/messages would
+        _group, candidates = await candidates_for(principal=principal, model=body["model"])
+        for candidate in candidates:
+            provider = get_provider(candidate.target.provider)
+            if getattr(provider, "native_format", None) == NATIVE_FORMAT and hasattr(
+                provider, "build_count_tokens_request"
+            ):
+                upstream_req = provider.build_count_tokens_request(body, candidate.target)
+                resp = await upstream.send(
+                    upstream_req, timeout_s=candidate.target.timeout_s, provider=provider.name
+                )
+                if resp.status >= 400:
+                    raise provider.parse_error(resp.status, resp.body, resp.headers)
+                await send_response(req.send, 200, resp.body)
+                return
+        payload = {"input_tokens": _estimate_input_tokens(body)}
+        await send_response(req.send, 200, orjson.dumps(payload))
+    except GatewayError as err:
+        status, payload_bytes = ANTHROPIC.error(err)
+        await send_response(req.send, status, payload_bytes)
+    except (KeyError, TypeError):
+        err = InvalidRequest("'model' is required.", param="model")
+        status, payload_bytes = ANTHROPIC.error(err)
+        await send_response(req.send, status, payload_bytes)
+
+
+route("/messages", "POST", messages)
+route("/messages/count_tokens", "POST", count_tokens)
