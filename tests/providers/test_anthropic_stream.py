@@ -123,6 +123,28 @@ def test_chunks_before_the_error_are_delivered() -> None:
         decoder.feed(b"event: error" + tail)
 
 
+def test_error_in_the_same_read_is_raised_on_the_next_call() -> None:
+    """Chunks that precede the error in one read are delivered first."""
+    decoder = AnthropicProvider().new_stream_decoder(REQUEST, TARGET)
+    chunks = decoder.feed(fixture("stream_error.sse"))
+    assert "".join(c.json()["choices"][0]["delta"].get("content", "") for c in chunks) == "Partial"
+    with pytest.raises(UpstreamError) as info:
+        decoder.finish()
+    assert info.value.http_status == 503
+    decoder = AnthropicProvider().new_stream_decoder(REQUEST, TARGET)
+    decoder.feed(fixture("stream_error.sse"))
+    with pytest.raises(UpstreamError):
+        decoder.feed(b"")
+
+
+def test_error_in_the_final_flush_raises() -> None:
+    decoder = AnthropicProvider().new_stream_decoder(REQUEST, TARGET)
+    raw = fixture("stream_error.sse").rstrip(b"\n")
+    decoder.feed(raw)
+    with pytest.raises(UpstreamError):
+        decoder.finish()
+
+
 @pytest.mark.parametrize(
     ("error_type", "status"),
     [

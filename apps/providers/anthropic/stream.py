@@ -43,22 +43,43 @@ class AnthropicStreamDecoder:
         self._tool_index: dict[int, int] = {}  # content block index -> tool call index
         self._stop_reason: str | None = None
         self._finished = False
+        self._pending: UpstreamError | None = None  # raised on the next call
 
     @property
     def usage(self) -> Usage | None:
         return usage_from_anthropic(self._raw_usage)
 
     def feed(self, data: bytes) -> list[StreamChunk]:
+        self._raise_pending()
         return self._handle(self._parser.feed(data))
 
     def finish(self) -> list[StreamChunk]:
-        out = self._handle(self._parser.finish())
+        """Flush the parser; raises an error still pending (or arriving in the flush)."""
+        self._raise_pending()
+        out: list[StreamChunk] = []
+        self._collect(self._parser.finish(), out)
         if not self._finished and self._stop_reason is not None:
             out.append(self._final_chunk())
         return out
 
+    def _raise_pending(self) -> None:
+        if self._pending is not None:
+            err, self._pending = self._pending, None
+            raise err
+
     def _handle(self, events: list[SSEEvent]) -> list[StreamChunk]:
+        """Chunks for ``events``. An error event raises at once when nothing precedes it in
+        this batch; otherwise the chunks before it are returned and the next call raises."""
         out: list[StreamChunk] = []
+        try:
+            self._collect(events, out)
+        except UpstreamError as err:
+            if not out:
+                raise
+            self._pending = err
+        return out
+
+    def _collect(self, events: list[SSEEvent], out: list[StreamChunk]) -> None:
         for event in events:
             if not event.data:
                 continue
@@ -77,7 +98,6 @@ class AnthropicStreamDecoder:
                 out.append(self._chunk(delta))
             elif kind == "message_stop" and not self._finished:
                 out.append(self._final_chunk())
-        return out
 
     def _on_event(self, kind: Any, data: JSONDict) -> JSONDict | None:
         """The OpenAI delta an event yields, or None."""
