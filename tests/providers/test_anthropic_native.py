@@ -127,3 +127,33 @@ def test_native_usage_of_a_message() -> None:
     )
     assert AnthropicProvider().native_usage(b"not json") == Usage()
     assert AnthropicProvider().native_usage(b"{}") == Usage()
+
+
+def test_count_tokens_request_keeps_countable_fields() -> None:
+    provider = AnthropicProvider()
+    assert provider.native_format == "anthropic"
+    body = {
+        "model": "my-group",
+        "max_tokens": 100,
+        "stream": True,
+        "temperature": 0.5,
+        "metadata": {"user_id": "u"},
+        "system": "s",
+        "messages": [{"role": "user", "content": "Hi"}],
+        "tools": [{"name": "f", "input_schema": {"type": "object"}}],
+        "thinking": {"type": "enabled", "budget_tokens": 1024},
+        "mock_response": "x",
+    }
+    upstream = provider.build_count_tokens_request(
+        body, TARGET, client_headers={"anthropic-beta": "b"}
+    )
+    assert upstream.url == "https://api.anthropic.com/v1/messages/count_tokens"
+    assert upstream.headers["x-api-key"] == "sk-ant-secret"
+    assert upstream.headers["anthropic-beta"] == "b"
+    assert orjson.loads(upstream.body or b"") == {
+        "model": "claude-sonnet-4-5-20250929",
+        "system": "s",
+        "messages": body["messages"],
+        "tools": body["tools"],
+        "thinking": body["thinking"],
+    }

@@ -15,7 +15,12 @@ import orjson
 
 from apps.core.errors import UpstreamError
 from apps.providers.anthropic.errors import parse_error as _parse_error
-from apps.providers.anthropic.native import NativeUsageScanner, native_request, native_usage
+from apps.providers.anthropic.native import (
+    NativeUsageScanner,
+    count_tokens_request,
+    native_request,
+    native_usage,
+)
 from apps.providers.anthropic.request import (
     CHAT_PARAMS,
     NOOP_VALUES,
@@ -46,6 +51,8 @@ class AnthropicProvider(BaseProvider):
     default_api_base: ClassVar[str | None] = "https://api.anthropic.com"
     chat_params: ClassVar[frozenset[str] | None] = CHAT_PARAMS
     api_key_env: ClassVar[str | None] = "ANTHROPIC_API_KEY"
+    # Messages-format clients are relayed unchanged (``SupportsNative``).
+    native_format: ClassVar[str] = "anthropic"
 
     def build_request(self, request: CanonicalRequest, target: Target) -> UpstreamRequest:
         """Raises InvalidRequest for unsupported parameters (unless dropped) or content."""
@@ -101,3 +108,9 @@ class AnthropicProvider(BaseProvider):
 
     def native_stream_scanner(self) -> NativeUsageScanner:
         return NativeUsageScanner()
+
+    def build_count_tokens_request(
+        self, body: JSONDict, target: Target, client_headers: Mapping[str, str] | None = None
+    ) -> UpstreamRequest:
+        """The upstream token count for a Messages body (generation-only fields removed)."""
+        return count_tokens_request(body, target, self.api_base(target), client_headers)

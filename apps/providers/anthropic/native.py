@@ -40,6 +40,23 @@ NATIVE_GATEWAY_FIELDS = frozenset(
     }
 )
 _USAGE_EVENTS = frozenset({"message_start", "message_delta", "error"})
+# Body fields of the token-counting endpoint (https://docs.anthropic.com/en/api/messages-count-tokens);
+# it refuses generation-only fields such as max_tokens, stream or temperature.
+COUNT_TOKENS_FIELDS = frozenset(
+    {
+        "model",
+        "messages",
+        "system",
+        "tools",
+        "tool_choice",
+        "thinking",
+        "output_config",
+        "cache_control",
+        "speed",
+        "mcp_servers",
+        "context_management",
+    }
+)
 
 
 def native_payload(body: JSONDict, target: Target) -> JSONDict:
@@ -69,6 +86,21 @@ def native_request(
         url=messages_url(base),
         headers=build_headers(target, client_headers),
         body=orjson.dumps(native_payload(body, target)),
+    )
+
+
+def count_tokens_request(
+    body: JSONDict, target: Target, base: str, client_headers: Mapping[str, str] | None
+) -> UpstreamRequest:
+    """``POST /v1/messages/count_tokens`` for a Messages body; the answer is
+    ``{"input_tokens": N}``."""
+    payload = {k: v for k, v in body.items() if k in COUNT_TOKENS_FIELDS}
+    payload["model"] = target.model
+    return UpstreamRequest(
+        method="POST",
+        url=messages_url(base) + "/count_tokens",
+        headers=build_headers(target, client_headers),
+        body=orjson.dumps(payload),
     )
 
 
