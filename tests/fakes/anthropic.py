@@ -11,6 +11,8 @@ Bearer`` form the official SDK sends; 401 authentication_error otherwise) and
   ``error-context``: 400 "prompt is too long"
 - ``stream-error``: a stream that fails with ``event: error`` (overloaded_error) mid-message
 Usage counts words; a request holding any ``cache_control`` reports cache reads and writes.
+``POST /v1/messages/count_tokens`` (https://docs.anthropic.com/en/api/messages-count-tokens)
+answers ``{"input_tokens": N}`` and refuses generation-only fields.
 """
 
 from __future__ import annotations
@@ -23,6 +25,8 @@ import orjson
 from aiohttp import web
 
 API_KEY = "sk-ant-fake-upstream-key"
+COUNT_PATH = "/v1/messages/count_tokens"
+COUNT_FIELDS = frozenset({"model", "messages", "system", "tools", "tool_choice", "thinking"})
 ERRORS = {
     400: ("invalid_request_error", "max_tokens: Field required"),
     401: ("authentication_error", "invalid x-api-key"),
@@ -64,7 +68,7 @@ class FakeAnthropic:
             body = None
         headers = {k.lower(): v for k, v in request.headers.items()}
         self.requests.append(Recorded(request.method, request.path_qs, headers, body))
-        if request.method != "POST" or request.path != "/v1/messages":
+        if request.method != "POST" or request.path not in ("/v1/messages", COUNT_PATH):
             return error_response(404, "not_found_error", "Not found")
         if self.api_key not in (
             request.headers.get("x-api-key"),
@@ -77,6 +81,13 @@ class FakeAnthropic:
             )
         if not isinstance(body, dict):
             return error_response(400, "invalid_request_error", "Invalid JSON body")
+        if request.path == COUNT_PATH:
+            extra = sorted(set(body) - COUNT_FIELDS)
+            if extra:
+                return error_response(
+                    400, "invalid_request_error", f"{extra[0]}: Extra inputs are not permitted"
+                )
+            return web.json_response({"input_tokens": _words(body) + 3})
         if not isinstance(body.get("max_tokens"), int):
             return error_response(400, "invalid_request_error", "max_tokens: Field required")
         model = str(body.get("model", ""))

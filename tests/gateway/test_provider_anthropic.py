@@ -10,6 +10,7 @@ import orjson
 import pytest
 
 from apps.usage.models import UsageLog
+from tests.conftest import MASTER_KEY
 from tests.fakes import anthropic as fake_anthropic
 from tests.fakes.server import BackgroundServer
 
@@ -298,3 +299,102 @@ def test_midstream_error(gateway_server: Any, claude_group: Any, openai_client: 
             if chunk.choices:
                 received.append(chunk.choices[0].delta.content or "")
     assert "".join(received) == "first words"
+
+
+# --- Messages-format clients relayed natively (Anthropic SDK -> /v1/messages) -----------------
+
+
+@pytest.fixture
+def anthropic_sdk(gateway_server: Any) -> Callable[..., Any]:
+    import anthropic
+
+    def build(key: str = MASTER_KEY) -> anthropic.Anthropic:
+        return anthropic.Anthropic(base_url=gateway_server.url, api_key=key, max_retries=0)
+
+    return build
+
+
+def test_native_messages(
+    gateway_server: Any, claude_group: Any, anthropic_sdk: Any, fake: Any
+) -> None:
+    claude_group()
+    message = anthropic_sdk().messages.create(
+        model="claude",
+        max_tokens=100,
+        system=[{"type": "text", "text": "Manual", "cache_control": {"type": "ephemeral"}}],
+        messages=[{"role": "user", "content": "hello native"}],
+        extra_body={"top_k": 5},
+        metadata={"user_id": "u-9"},
+        extra_headers={"anthropic-beta": "some-beta-2025-01-01"},
+    )
+    assert message.content[0].text == "hello native"
+    assert message.model == "claude-sonnet-4-5"
+    assert message.usage.cache_read_input_tokens == 10
+    sent = fake.requests[-1]
+    assert sent.body["model"] == "claude-sonnet-4-5"
+    assert sent.body["top_k"] == 5
+    assert sent.body["metadata"] == {"user_id": "u-9"}
+    assert sent.body["system"][0]["cache_control"] == {"type": "ephemeral"}
+    assert sent.headers["x-api-key"] == KEY
+    assert sent.headers["anthropic-beta"] == "some-beta-2025-01-01"
+    assert MASTER_KEY not in str(sent.headers)
+    gateway_server.flush_usage()
+    row = UsageLog.objects.get()
+    assert row.status_code == 200
+    assert (row.cached_tokens, row.cache_creation_tokens) == (10, 5)
+    assert row.prompt_tokens == message.usage.input_tokens + 15
+    assert row.completion_tokens == message.usage.output_tokens
+
+
+def test_native_stream_and_tools(
+    gateway_server: Any, claude_group: Any, anthropic_sdk: Any, fake: Any
+) -> None:
+    claude_group(model="tool-caller")
+    tool = {"name": "get_weather", "input_schema": WEATHER_TOOL["function"]["parameters"]}
+    with anthropic_sdk().messages.stream(
+        model="claude",
+        max_tokens=100,
+        messages=[{"role": "user", "content": "Weather?"}],
+        tools=[tool],
+    ) as stream:
+        final = stream.get_final_message()
+    assert final.stop_reason == "tool_use"
+    assert final.content[1].input == {"city": "Paris"}
+    assert fake.requests[-1].body["stream"] is True
+    gateway_server.flush_usage()
+    row = UsageLog.objects.get()
+    assert row.stream and row.completion_tokens == final.usage.output_tokens
+
+
+def test_native_errors(gateway_server: Any, claude_group: Any, anthropic_sdk: Any) -> None:
+    import anthropic
+
+    claude_group("claude-busy", "error-529")
+    claude_group("claude-limited", "error-429")
+    claude_group("claude-broken", "stream-error")
+    client = anthropic_sdk()
+    user = [{"role": "user", "content": "x"}]
+    with pytest.raises(anthropic.InternalServerError) as busy:
+        client.messages.create(model="claude-busy", max_tokens=5, messages=user)
+    assert busy.value.body["error"]["type"] == "overloaded_error"
+    with pytest.raises(anthropic.RateLimitError) as limited:
+        client.messages.create(model="claude-limited", max_tokens=5, messages=user)
+    assert limited.value.response.headers.get("retry-after") == "7"
+    with (
+        pytest.raises(anthropic.APIStatusError) as broken,
+        client.messages.stream(model="claude-broken", max_tokens=5, messages=user) as stream,
+    ):
+        stream.get_final_message()
+    assert "overloaded_error" in str(broken.value.body)
+
+
+def test_native_count_tokens(
+    gateway_server: Any, claude_group: Any, anthropic_sdk: Any, fake: Any
+) -> None:
+    claude_group()
+    counted = anthropic_sdk().messages.count_tokens(
+        model="claude", messages=[{"role": "user", "content": "count these words"}]
+    )
+    assert counted.input_tokens > 0
+    assert fake.requests[-1].path == "/v1/messages/count_tokens"
+    assert fake.requests[-1].body["model"] == "claude-sonnet-4-5"
