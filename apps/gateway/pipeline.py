@@ -19,7 +19,7 @@ from django.utils import timezone
 
 from apps.core.errors import GatewayError, UpstreamError
 from apps.gateway import tokens, upstream
-from apps.gateway.http import Send
+from apps.gateway.http import SSE_HEADERS, Send
 from apps.keys.auth import Principal
 from apps.providers.base import SupportsLocal, SupportsNative
 from apps.providers.registry import get_provider
@@ -248,7 +248,7 @@ async def stream(call: Call, send: Send, extra_headers: list[tuple[bytes, bytes]
             {
                 "type": "http.response.start",
                 "status": 200,
-                "headers": extra_headers + call.response_headers(),
+                "headers": SSE_HEADERS + extra_headers + call.response_headers(),
             }
         )
 

@@ -11,7 +11,7 @@ from typing import ClassVar
 
 import orjson
 
-from apps.core.errors import UpstreamError
+from apps.core.errors import UpstreamError, UpstreamUnavailable
 from apps.providers.base import BaseProvider, error_from_openai_body, parse_json_object
 from apps.providers.schemas import (
     CanonicalRequest,
@@ -116,19 +116,37 @@ class OpenAICompatibleProvider(BaseProvider):
 class OpenAIStreamDecoder:
     """Relays OpenAI chunks as bytes; parses only the chunks that carry usage or an error."""
 
-    __slots__ = ("_done", "_parser", "_provider", "usage")
+    __slots__ = ("_done", "_error", "_finished", "_parser", "_provider", "usage")
 
     def __init__(self, provider: str) -> None:
         self._parser = SSEParser()
         self._provider = provider
         self._done = False
+        self._finished = False  # a chunk carried a finish_reason
+        # An error event is raised on the call after the one that read it, so the chunks
+        # that came before it in the same read still reach the client.
+        self._error: UpstreamError | None = None
         self.usage: Usage | None = None
 
     def feed(self, data: bytes) -> list[StreamChunk]:
+        if self._error is not None:
+            raise self._error
         return self._chunks(self._parser.feed(data))
 
     def finish(self) -> list[StreamChunk]:
-        return self._chunks(self._parser.finish())
+        """Flush; raises UpstreamUnavailable when the upstream stopped before the answer was
+        complete (neither ``[DONE]`` nor a finish_reason), so the client never mistakes a cut
+        stream for a whole one."""
+        if self._error is not None:
+            raise self._error
+        chunks = self._chunks(self._parser.finish())
+        if self._error is not None:
+            raise self._error
+        if not self._done and not self._finished:
+            raise UpstreamUnavailable(
+                f"{self._provider} error: the stream ended before the answer was complete."
+            )
+        return chunks
 
     def _chunks(self, events: list) -> list[StreamChunk]:  # type: ignore[type-arg]
         out = []
@@ -140,6 +158,8 @@ class OpenAIStreamDecoder:
                 self._done = True
                 continue
             chunk = StreamChunk(raw=payload)
+            if not self._finished and b'"finish_reason":"' in payload:
+                self._finished = True
             # Chunks carry '"usage":null' when usage is requested: only the real usage
             # chunk and error chunks are worth parsing.
             if b'"error"' in payload or (b'"usage"' in payload and b'"usage":null' not in payload):
@@ -150,7 +170,10 @@ class OpenAIStreamDecoder:
                 if not isinstance(data, dict):
                     continue
                 if isinstance(data.get("error"), dict):
-                    raise error_from_openai_body(self._provider, 502, payload, {})
+                    self._error = error_from_openai_body(self._provider, 502, payload, {})
+                    if not out:
+                        raise self._error
+                    return out
                 usage = Usage.from_openai(data.get("usage"))
                 if usage is not None:
                     self.usage = usage
