@@ -56,6 +56,7 @@ class AnthropicDialect:
         return orjson.dumps(message)
 
     def stream_encoder(self, request: CanonicalRequest) -> AnthropicStreamEncoder:
+        # The model the client asked for, as in the non-stream answer's fallback.
         return AnthropicStreamEncoder(str(request.body.get("model") or ""))
 
 
@@ -70,10 +71,7 @@ class AnthropicStreamEncoder:
     def chunk(self, chunk: StreamChunk, usage_only: bool) -> bytes:
         if usage_only:
             return b""
-        data = chunk.json()
-        if data.get("model") and not self._stream._started:
-            self._stream.model = str(data["model"])
-        return self._stream.feed(data)
+        return self._stream.feed(chunk.json())
 
     def finish(self, usage: Usage | None) -> bytes:
         return self._stream.finish(usage)
