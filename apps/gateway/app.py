@@ -13,7 +13,7 @@ import orjson
 from apps.core.changes import ChangeWatcher
 from apps.core.errors import MethodNotAllowed
 from apps.gateway import info
-from apps.gateway.endpoints import openai_handler
+from apps.gateway.endpoints import model_in_path_handler, openai_handler
 from apps.gateway.http import Receive, Request, Scope, Send, send_response
 from apps.gateway.upstream import close_sessions
 from apps.providers.schemas import Op
@@ -55,7 +55,9 @@ route("/health/liveness", "GET", info.liveliness, v1_alias=False)
 route("/health/readiness", "GET", info.readiness, v1_alias=False)
 # LiteLLM's and Azure's path shapes with the model in the path.
 route_pattern(
-    r"^/(?:v1/)?engines/(?P<model>[^/]+)/chat/completions/?$", "POST", openai_handler(Op.CHAT)
+    r"^/(?:v1/)?engines/(?P<model>.+)/chat/completions/?$",
+    "POST",
+    model_in_path_handler(Op.CHAT, "model"),
 )
 
 

@@ -15,16 +15,9 @@ https://learn.microsoft.com/en-us/azure/ai-foundry/openai/latest
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
-
-import orjson
-
 from apps.gateway.app import route, route_pattern
-from apps.gateway.endpoints import OPENAI, new_request_id, openai_handler, serve_call
-from apps.gateway.http import Request
-from apps.gateway.pipeline import Call
-from apps.gateway.wire import PARSERS, parse_json
-from apps.providers.schemas import CanonicalRequest, Op
+from apps.gateway.endpoints import model_in_path_handler, openai_handler
+from apps.providers.schemas import Op
 
 # Model group names may hold slashes (the SDK sends them percent-encoded; the ASGI path arrives
 # decoded), so the deployment segment runs up to the operation suffix.
@@ -40,36 +33,9 @@ _V1_PATHS = (
 )
 
 
-def with_model(
-    parse: Callable[[bytes], CanonicalRequest], model: str
-) -> Callable[[bytes], CanonicalRequest]:
-    """``parse`` for a body whose ``model`` is ``model``, whatever the body says (or omits)."""
-
-    def parse_for_deployment(raw: bytes) -> CanonicalRequest:
-        body = parse_json(raw)
-        if body.get("model") != model:
-            body["model"] = model
-            raw = orjson.dumps(body)
-        return parse(raw)
-
-    return parse_for_deployment
-
-
-def deployment_handler(op: Op) -> Callable[[Request], Awaitable[None]]:
-    parser = PARSERS[op]
-
-    async def handler(req: Request) -> None:
-        model = str(req.scope.get("path_params", {}).get("deployment", ""))
-        call = Call(request_id=new_request_id(), call_type=op.value, dialect=OPENAI)
-        await serve_call(call, req, with_model(parser, model))
-
-    handler.__name__ = f"azure_{op.value}_handler"
-    return handler
-
-
 def install() -> None:
     for op, pattern in _DEPLOYMENT_PATHS:
-        route_pattern(pattern, "POST", deployment_handler(op))
+        route_pattern(pattern, "POST", model_in_path_handler(op, "deployment"))
     for op, path in _V1_PATHS:
         route(path, "POST", openai_handler(op), v1_alias=False)
 

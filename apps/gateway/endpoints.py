@@ -12,7 +12,7 @@ from apps.core.errors import GatewayError
 from apps.gateway import pipeline
 from apps.gateway.http import ClientDisconnected, Receive, Request, encode_headers, send_response
 from apps.gateway.pipeline import Call, Dialect
-from apps.gateway.wire import PARSERS, OpenAIDialect
+from apps.gateway.wire import PARSERS, VALIDATORS, OpenAIDialect, parse_json
 from apps.keys.auth import Principal, authenticate, bearer_token
 from apps.providers.schemas import CanonicalRequest, Op
 
@@ -101,6 +101,26 @@ async def serve_call(
             watcher.cancel()
         if call.principal is not None:
             call.finish(cost)
+
+
+def model_in_path_handler(op: Op, param: str) -> Callable[[Request], Awaitable[None]]:
+    """A handler for paths that name the model group (``/openai/deployments/{group}/...``,
+    ``/engines/{group}/...``): the path wins over the body's ``model``."""
+    validate = VALIDATORS[op]
+
+    async def handler(req: Request) -> None:
+        model = str(req.scope.get("path_params", {}).get(param, ""))
+
+        def parse(raw: bytes) -> CanonicalRequest:
+            body = parse_json(raw)
+            body["model"] = model
+            return validate(body)
+
+        call = Call(request_id=new_request_id(), call_type=op.value, dialect=OPENAI)
+        await serve_call(call, req, parse)
+
+    handler.__name__ = f"{op.value}_path_model_handler"
+    return handler
 
 
 def openai_handler(op: Op) -> Callable[[Request], Awaitable[None]]:

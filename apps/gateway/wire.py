@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import orjson
@@ -152,8 +153,7 @@ def _canonical(op: Op, body: JSONDict) -> CanonicalRequest:
     )
 
 
-def parse_chat(raw: bytes) -> CanonicalRequest:
-    body = parse_json(raw)
+def check_chat(body: JSONDict) -> CanonicalRequest:
     check_model(body)
     _check_messages(body)
     check_common_sampling(body)
@@ -190,8 +190,7 @@ def _check_prompt_like(body: JSONDict, name: str, allow_empty_string: bool) -> N
     raise invalid_type(name, "a string, an array of strings, or an array of token arrays", value)
 
 
-def parse_completions(raw: bytes) -> CanonicalRequest:
-    body = parse_json(raw)
+def check_completions(body: JSONDict) -> CanonicalRequest:
     check_model(body)
     _check_prompt_like(body, "prompt", allow_empty_string=True)
     check_common_sampling(body)
@@ -201,8 +200,7 @@ def parse_completions(raw: bytes) -> CanonicalRequest:
     return _canonical(Op.COMPLETIONS, body)
 
 
-def parse_embeddings(raw: bytes) -> CanonicalRequest:
-    body = parse_json(raw)
+def check_embeddings(body: JSONDict) -> CanonicalRequest:
     check_model(body)
     _check_prompt_like(body, "input", allow_empty_string=False)
     encoding = body.get("encoding_format")
@@ -221,8 +219,7 @@ def parse_embeddings(raw: bytes) -> CanonicalRequest:
 DEFAULT_MODERATION_MODEL = "omni-moderation-latest"
 
 
-def parse_moderations(raw: bytes) -> CanonicalRequest:
-    body = parse_json(raw)
+def check_moderations(body: JSONDict) -> CanonicalRequest:
     if check_model(body, required=False) is None:
         body["model"] = DEFAULT_MODERATION_MODEL
     value = body.get("input")
@@ -234,12 +231,31 @@ def parse_moderations(raw: bytes) -> CanonicalRequest:
     return _canonical(Op.MODERATIONS, body)
 
 
-PARSERS = {
-    Op.CHAT: parse_chat,
-    Op.COMPLETIONS: parse_completions,
-    Op.EMBEDDINGS: parse_embeddings,
-    Op.MODERATIONS: parse_moderations,
+# Body (already a JSON object) -> validated request, per operation.
+VALIDATORS: dict[Op, Callable[[JSONDict], CanonicalRequest]] = {
+    Op.CHAT: check_chat,
+    Op.COMPLETIONS: check_completions,
+    Op.EMBEDDINGS: check_embeddings,
+    Op.MODERATIONS: check_moderations,
 }
+
+
+def _parser(op: Op) -> Callable[[bytes], CanonicalRequest]:
+    validate = VALIDATORS[op]
+
+    def parse(raw: bytes) -> CanonicalRequest:
+        return validate(parse_json(raw))
+
+    parse.__name__ = f"parse_{op.value}"
+    return parse
+
+
+# Raw body -> validated request, per operation.
+PARSERS: dict[Op, Callable[[bytes], CanonicalRequest]] = {op: _parser(op) for op in VALIDATORS}
+parse_chat = PARSERS[Op.CHAT]
+parse_completions = PARSERS[Op.COMPLETIONS]
+parse_embeddings = PARSERS[Op.EMBEDDINGS]
+parse_moderations = PARSERS[Op.MODERATIONS]
 
 
 class OpenAIDialect:

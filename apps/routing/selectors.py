@@ -46,6 +46,9 @@ class Candidate:
     rpm: int | None = None
     tpm: int | None = None
     prices: PriceOverride = PriceOverride()
+    # The model whose list price applies (model_info.base_model, e.g. for an Azure deployment
+    # named 'my-gpt4o' serving gpt-4o); the upstream model when unset.
+    price_model: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,6 +124,14 @@ def _target_for(dep: Deployment, group_name: str, drop_default: bool) -> Target:
     )
 
 
+def _base_model(dep: Deployment) -> str:
+    base = (dep.model_info or {}).get("base_model")
+    if not isinstance(base, str) or not base:
+        return dep.model
+    provider, sep, rest = base.partition("/")
+    return rest if sep and provider == dep.provider else base
+
+
 def global_drop_params() -> bool:
     config = ProxyConfig.objects.filter(pk=1).first()
     if config is not None and "drop_params" in (config.litellm_settings or {}):
@@ -156,6 +167,7 @@ def load_table() -> RoutingTable:
                     _dec(dep.output_cost_per_token),
                     _dec(dep.cache_read_input_token_cost),
                 ),
+                price_model=_base_model(dep),
             )
         )
     for grp in ModelGroup.objects.filter(enabled=True):

@@ -26,7 +26,7 @@ def request_cost(candidate: Candidate | None, usage: Usage | None) -> Decimal:
     prices = candidate.prices
     return cost_of(
         usage,
-        lookup(target.provider, target.model),
+        lookup(target.provider, candidate.price_model or target.model),
         input_override=prices.input,
         output_override=prices.output,
         cache_read_override=prices.cache_read,
