@@ -21,7 +21,7 @@ from apps.core.errors import GatewayError, UpstreamError
 from apps.gateway import tokens, upstream
 from apps.gateway.http import SSE_HEADERS, Send
 from apps.keys.auth import Principal
-from apps.providers.base import SupportsLocal, SupportsNative
+from apps.providers.base import capabilities
 from apps.providers.registry import get_provider
 from apps.providers.schemas import CanonicalRequest, Result, StreamChunk, Target, Usage
 from apps.routing.selectors import Candidate, candidates_for
@@ -175,9 +175,7 @@ async def _attempts(call: Call, attempt: Callable[[Candidate, Any], Awaitable[An
 
 def _speaks_natively(provider: Any, request: CanonicalRequest) -> bool:
     return (
-        request.native is not None
-        and getattr(provider, "native_format", None) == request.native_format
-        and isinstance(provider, SupportsNative)
+        request.native is not None and capabilities(provider).native_format == request.native_format
     )
 
 
@@ -192,7 +190,7 @@ async def _complete(call: Call, candidate: Candidate, provider: Any) -> Result:
     request = call.request
     assert request is not None
     target = candidate.target
-    if isinstance(provider, SupportsLocal):
+    if capabilities(provider).local:
         first, _ = provider.local_latency_s(target)
         if first:
             await asyncio.sleep(first)
@@ -287,7 +285,7 @@ async def stream(call: Call, send: Send, extra_headers: list[tuple[bytes, bytes]
 
     async def attempt(candidate: Candidate, provider: Any) -> None:
         target = candidate.target
-        if isinstance(provider, SupportsLocal):
+        if capabilities(provider).local:
             first, between = provider.local_latency_s(target)
             if first:
                 await asyncio.sleep(first)

@@ -10,7 +10,7 @@ import time
 
 from apps.core.errors import UpstreamError
 from apps.gateway import upstream
-from apps.providers.base import SupportsTokenAuth
+from apps.providers.base import SupportsTokenAuth, capabilities
 from apps.providers.schemas import Target
 
 _REFRESH_MARGIN_S = 60.0
@@ -36,8 +36,9 @@ async def _fetch(provider: SupportsTokenAuth, target: Target) -> tuple[str, floa
 
 async def with_token(provider: object, target: Target) -> Target:
     """``target`` with ``access_token`` set when its provider needs one."""
-    if not isinstance(provider, SupportsTokenAuth):
+    if not capabilities(provider).token_auth:
         return target
+    assert isinstance(provider, SupportsTokenAuth)
     key = provider.token_cache_key(target)
     if key is None:
         return target

@@ -5,6 +5,7 @@ the ORM; the gateway sends what it builds and feeds it what comes back."""
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from typing import Any, ClassVar, Protocol, runtime_checkable
 
 import orjson
@@ -162,6 +163,33 @@ class BaseProvider:
 
     def parse_error(self, status: int, body: bytes, headers: Mapping[str, str]) -> UpstreamError:
         return error_from_openai_body(self.name, status, body, headers)
+
+
+@dataclass(frozen=True, slots=True)
+class Capabilities:
+    local: bool
+    token_auth: bool
+    native_format: str | None
+
+
+_capabilities: dict[int, Capabilities] = {}
+
+
+def capabilities(provider: object) -> Capabilities:
+    """What optional protocols ``provider`` implements. ``isinstance`` against a
+    runtime-checkable Protocol inspects every member on each call, far too slow for the
+    request path, so the answer is worked out once per provider instance."""
+    key = id(provider)
+    found = _capabilities.get(key)
+    if found is None:
+        native = getattr(provider, "native_format", None)
+        found = Capabilities(
+            local=isinstance(provider, SupportsLocal),
+            token_auth=isinstance(provider, SupportsTokenAuth),
+            native_format=native if isinstance(provider, SupportsNative) else None,
+        )
+        _capabilities[key] = found
+    return found
 
 
 def map_status(status: int) -> int:
