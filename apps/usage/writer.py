@@ -24,7 +24,7 @@ from typing import Any
 import orjson
 from asgiref.sync import sync_to_async
 from django.conf import settings
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import F
 from django.utils.dateparse import parse_datetime
 
@@ -42,13 +42,61 @@ def _spool_dir() -> Path:
     return Path(settings.DATA_DIR) / "usage-spool"
 
 
+_COLUMNS = [
+    f.column
+    for f in UsageLog._meta.concrete_fields
+    if not f.primary_key  # type: ignore[union-attr]
+]
+_FIELDS = [f.attname for f in UsageLog._meta.concrete_fields if not f.primary_key]
+
+
+def _copy_rows(rows: list[Row]) -> None:
+    """PostgreSQL: one COPY for the batch, several times cheaper in CPU than an ORM insert,
+    which matters because the flush thread shares the GIL with the request loop."""
+    from psycopg.types.json import Jsonb
+
+    table = connection.ops.quote_name(UsageLog._meta.db_table)
+    columns = ", ".join(connection.ops.quote_name(c) for c in _COLUMNS)
+    raw = connection.connection
+    assert raw is not None
+    with raw.cursor() as cursor, cursor.copy(f"COPY {table} ({columns}) FROM STDIN") as copy:
+        for row in rows:
+            copy.write_row(
+                [
+                    Jsonb(row.get(f) or {}) if f == "metadata" else row.get(f, _DEFAULTS[f])
+                    for f in _FIELDS
+                ]
+            )
+
+
+_DEFAULTS = {f.attname: f.get_default() for f in UsageLog._meta.concrete_fields}
+
+
+def _add_spend(model: type[VirtualKey] | type[Team], amounts: dict[int, Decimal]) -> None:
+    if not amounts:
+        return
+    if connection.vendor == "postgresql":
+        table = connection.ops.quote_name(model._meta.db_table)
+        values = ", ".join(["(%s, %s::numeric)"] * len(amounts))
+        params: list[Any] = []
+        for pk, amount in amounts.items():
+            params += [pk, amount]
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"UPDATE {table} AS t SET spend = t.spend + v.amount "  # noqa: S608
+                f"FROM (VALUES {values}) AS v(id, amount) WHERE t.id = v.id",
+                params,
+            )
+        return
+    for pk, amount in amounts.items():
+        model.objects.filter(pk=pk).update(spend=F("spend") + amount)
+
+
 def write_rows(rows: list[Row]) -> None:
     """Insert rows and add their cost to key and team spend, in one transaction."""
     key_spend: dict[int, Decimal] = defaultdict(Decimal)
     team_spend: dict[int, Decimal] = defaultdict(Decimal)
-    objs = []
     for row in rows:
-        objs.append(UsageLog(**row))
         cost = row.get("cost") or Decimal(0)
         if cost:
             if row.get("key_id"):
@@ -56,11 +104,12 @@ def write_rows(rows: list[Row]) -> None:
             if row.get("team_id"):
                 team_spend[row["team_id"]] += cost
     with transaction.atomic():
-        UsageLog.objects.bulk_create(objs, batch_size=1000)
-        for key_id, amount in key_spend.items():
-            VirtualKey.objects.filter(pk=key_id).update(spend=F("spend") + amount)
-        for team_id, amount in team_spend.items():
-            Team.objects.filter(pk=team_id).update(spend=F("spend") + amount)
+        if connection.vendor == "postgresql":
+            _copy_rows(rows)
+        else:
+            UsageLog.objects.bulk_create([UsageLog(**row) for row in rows], batch_size=500)
+        _add_spend(VirtualKey, key_spend)
+        _add_spend(Team, team_spend)
 
 
 def _encode(row: Row) -> bytes:
