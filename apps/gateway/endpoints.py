@@ -52,7 +52,7 @@ async def serve_call(
     *,
     stream_ok: bool = True,
 ) -> None:
-    """Run one gateway call end to end and always leave one usage row (once authenticated).
+    """Run one gateway call end to end and always leave exactly one usage row.
 
     ``parse`` turns the body into a CanonicalRequest in the client's format, after auth.
     """
@@ -99,8 +99,8 @@ async def serve_call(
     finally:
         if watcher is not None:
             watcher.cancel()
-        if call.principal is not None:
-            call.finish(cost)
+        # Every call leaves one row, refused ones included (no key: key_id is empty).
+        call.finish(cost)
 
 
 def model_in_path_handler(op: Op, param: str) -> Callable[[Request], Awaitable[None]]:

@@ -38,3 +38,16 @@ def test_base_model_prices_a_custom_deployment_name(
     # gpt-4o-mini: $0.15 / $0.60 per million input / output tokens.
     expected = (reply.usage.prompt_tokens * 0.15 + reply.usage.completion_tokens * 0.60) / 1e6
     assert row.cost > 0 and abs(float(row.cost) - expected) < 1e-12
+
+
+def test_a_refused_call_still_leaves_one_usage_row(gateway_server, openai_upstream):
+    openai_upstream("gpt", "gpt-4o-mini")
+    response = httpx.post(
+        gateway_server.url + "/v1/chat/completions",
+        headers={"Authorization": "Bearer sk-not-a-key"},
+        json={"model": "gpt", "messages": [{"role": "user", "content": "x"}]},
+    )
+    assert response.status_code == 401
+    gateway_server.flush_usage()
+    row = UsageLog.objects.get()
+    assert (row.status_code, row.key_id, row.error_type) == (401, None, "invalid_api_key")
