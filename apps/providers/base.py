@@ -12,6 +12,7 @@ import orjson
 
 from apps.core.errors import OPENAI_TYPE_BY_STATUS, InvalidRequest, UpstreamError
 from apps.providers.schemas import (
+    GATEWAY_ONLY_FIELDS,
     CanonicalRequest,
     JSONDict,
     Op,
@@ -146,7 +147,7 @@ class BaseProvider:
         drop = request.drop_params if request.drop_params is not None else target.drop_params
         out: JSONDict = {}
         for key, value in request.body.items():
-            if key in target.additional_drop_params:
+            if key in target.additional_drop_params or key in GATEWAY_ONLY_FIELDS:
                 continue
             if key in supported or key == "model":
                 out[key] = value

@@ -14,6 +14,7 @@ import orjson
 from apps.core.errors import UpstreamError, UpstreamUnavailable
 from apps.providers.base import BaseProvider, error_from_openai_body, parse_json_object
 from apps.providers.schemas import (
+    GATEWAY_ONLY_FIELDS,
     CanonicalRequest,
     JSONDict,
     Op,
@@ -31,21 +32,8 @@ _PATHS = {
     Op.EMBEDDINGS: "/embeddings",
     Op.MODERATIONS: "/moderations",
 }
-# Never forwarded: gateway-only fields (``metadata`` is logged, not sent upstream).
-GATEWAY_ONLY_FIELDS = frozenset(
-    {
-        "metadata",
-        "drop_params",
-        "mock_response",
-        "fallbacks",
-        "num_retries",
-        "caching",
-        "tags",
-        "litellm_metadata",
-        "guardrails",
-        "extra_body",
-    }
-)
+# Never forwarded as given: gateway-only fields, and ``extra_body`` (merged into the body).
+NOT_FORWARDED = GATEWAY_ONLY_FIELDS | {"extra_body"}
 
 
 class OpenAICompatibleProvider(BaseProvider):
@@ -72,7 +60,7 @@ class OpenAICompatibleProvider(BaseProvider):
 
     def build_payload(self, request: CanonicalRequest, target: Target) -> JSONDict:
         body = request.body
-        payload = {k: v for k, v in body.items() if k not in GATEWAY_ONLY_FIELDS}
+        payload = {k: v for k, v in body.items() if k not in NOT_FORWARDED}
         extra = body.get("extra_body")
         if isinstance(extra, dict):
             payload.update(extra)

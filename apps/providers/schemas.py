@@ -17,6 +17,23 @@ import orjson
 JSONDict = dict[str, Any]
 
 
+# Request fields the gateway consumes itself (``metadata`` is logged): accepted from every
+# client for every provider, never sent upstream.
+GATEWAY_ONLY_FIELDS = frozenset(
+    {
+        "metadata",
+        "mock_response",
+        "drop_params",
+        "fallbacks",
+        "num_retries",
+        "caching",
+        "tags",
+        "litellm_metadata",
+        "guardrails",
+    }
+)
+
+
 class Op(enum.StrEnum):
     CHAT = "chat"
     COMPLETIONS = "completions"

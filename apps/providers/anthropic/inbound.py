@@ -25,7 +25,7 @@ from apps.providers.anthropic.inbound_stream import (
     anthropic_usage,
     stop_reason_for,
 )
-from apps.providers.schemas import JSONDict, Usage
+from apps.providers.schemas import GATEWAY_ONLY_FIELDS, JSONDict, Usage
 
 __all__ = [
     "OpenAIToAnthropicStream",
@@ -52,18 +52,7 @@ _MAPPED = frozenset(
         "output_config",
     }
 )
-_GATEWAY_FIELDS = frozenset(
-    {
-        "mock_response",
-        "drop_params",
-        "fallbacks",
-        "num_retries",
-        "caching",
-        "tags",
-        "litellm_metadata",
-        "guardrails",
-    }
-)
+_GATEWAY_FIELDS = GATEWAY_ONLY_FIELDS - {"metadata"}
 
 
 def anthropic_request_to_openai(body: Any) -> JSONDict:

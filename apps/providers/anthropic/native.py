@@ -22,23 +22,11 @@ from apps.providers.anthropic.request import (
     messages_url,
 )
 from apps.providers.anthropic.response import usage_from_anthropic
-from apps.providers.schemas import JSONDict, Target, UpstreamRequest, Usage
+from apps.providers.schemas import GATEWAY_ONLY_FIELDS, JSONDict, Target, UpstreamRequest, Usage
 from apps.providers.sse import SSEEvent, SSEParser
 
 # Gateway-only fields a client may add to a Messages body; ``metadata`` is handled apart.
-NATIVE_GATEWAY_FIELDS = frozenset(
-    {
-        "mock_response",
-        "drop_params",
-        "fallbacks",
-        "num_retries",
-        "caching",
-        "tags",
-        "litellm_metadata",
-        "guardrails",
-        "extra_body",
-    }
-)
+NATIVE_GATEWAY_FIELDS = (GATEWAY_ONLY_FIELDS - {"metadata"}) | {"extra_body"}
 _USAGE_EVENTS = frozenset({"message_start", "message_delta", "error"})
 # Body fields of the token-counting endpoint (https://docs.anthropic.com/en/api/messages-count-tokens);
 # it refuses generation-only fields such as max_tokens, stream or temperature.

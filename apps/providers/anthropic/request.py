@@ -62,16 +62,6 @@ CHAT_PARAMS = frozenset(
         "reasoning_effort",
         "thinking",
         "extra_body",
-        # gateway-only fields: accepted here, never forwarded
-        "metadata",
-        "mock_response",
-        "drop_params",
-        "fallbacks",
-        "num_retries",
-        "caching",
-        "tags",
-        "litellm_metadata",
-        "guardrails",
     }
 )
 

@@ -18,7 +18,7 @@ import orjson
 
 from apps.providers.azure.provider import AzureOpenAIProvider
 from apps.providers.base import error_from_openai_body, parse_json_object
-from apps.providers.openai_compat import GATEWAY_ONLY_FIELDS
+from apps.providers.openai_compat import NOT_FORWARDED
 from apps.providers.schemas import (
     CanonicalRequest,
     JSONDict,
@@ -114,8 +114,8 @@ class AzureTextProvider(AzureOpenAIProvider):
     def build_payload(self, request: CanonicalRequest, target: Target) -> JSONDict:
         if request.op is not Op.CHAT:
             return super().build_payload(request, target)
-        body = self.filter_params(request, target, TEXT_CHAT_PARAMS | GATEWAY_ONLY_FIELDS)
-        payload = {k: v for k, v in body.items() if k not in GATEWAY_ONLY_FIELDS}
+        body = self.filter_params(request, target, TEXT_CHAT_PARAMS | NOT_FORWARDED)
+        payload = {k: v for k, v in body.items() if k not in NOT_FORWARDED}
         payload["prompt"] = prompt_of(payload.pop("messages", None))
         limit = payload.pop("max_completion_tokens", None)
         if limit is not None and "max_tokens" not in payload:

@@ -13,7 +13,7 @@ from typing import Any
 import orjson
 
 from apps.core.errors import InvalidRequest
-from apps.providers.openai_compat import GATEWAY_ONLY_FIELDS
+from apps.providers.openai_compat import NOT_FORWARDED
 from apps.providers.schemas import JSONDict
 
 # Converse fields a client may set directly (LiteLLM forwards these too).
@@ -49,7 +49,7 @@ CHAT_PARAMS = (
         }
     )
     | NATIVE_FIELDS
-    | GATEWAY_ONLY_FIELDS
+    | NOT_FORWARDED
 )
 # https://docs.aws.amazon.com/bedrock/latest/APIReference/API_runtime_ImageBlock.html
 _IMAGE_FORMATS = {"png": "png", "jpeg": "jpeg", "jpg": "jpeg", "gif": "gif", "webp": "webp"}

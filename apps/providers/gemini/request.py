@@ -12,22 +12,9 @@ from typing import Any
 from apps.core.errors import InvalidRequest
 from apps.providers.gemini.messages import convert_messages
 from apps.providers.gemini.schema import parameters_schema, to_gemini_schema
-from apps.providers.schemas import JSONDict
+from apps.providers.schemas import GATEWAY_ONLY_FIELDS, JSONDict
 
-# Fields the gateway consumes itself: accepted, never forwarded.
-GATEWAY_ONLY = frozenset(
-    {
-        "metadata",
-        "mock_response",
-        "drop_params",
-        "fallbacks",
-        "num_retries",
-        "caching",
-        "tags",
-        "litellm_metadata",
-        "guardrails",
-    }
-)
+GATEWAY_ONLY = GATEWAY_ONLY_FIELDS
 CHAT_PARAMS = GATEWAY_ONLY | frozenset(
     {
         "messages",
