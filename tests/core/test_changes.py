@@ -1,0 +1,75 @@
+"""Cache invalidation across processes: change markers polled from the database, and Redis
+pub/sub when REDIS_URL is set."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+import redis
+from django.test import override_settings
+
+from apps.core import changes
+from apps.core.models import ChangeMarker
+
+REDIS_URL = "redis://127.0.0.1:6379/15"
+
+
+@pytest.fixture
+def fired(monkeypatch):
+    seen: list[str] = []
+    listeners = {topic: [lambda t=topic: seen.append(t)] for topic in ("test-a", "test-b")}
+    monkeypatch.setattr(changes, "_listeners", listeners)
+    monkeypatch.setattr(changes, "_seen", {})
+    return seen
+
+
+@pytest.mark.django_db(transaction=True)
+def test_poll_fires_listeners_of_topics_changed_elsewhere(fired):
+    assert changes.poll_once() == []  # first look: remember, fire nothing
+    ChangeMarker.objects.create(topic="test-a", revision=1)
+    assert changes.poll_once() == []  # a topic seen for the first time is only remembered
+    ChangeMarker.objects.filter(topic="test-a").update(revision=2)
+    assert changes.poll_once() == ["test-a"]
+    assert fired == ["test-a"]
+    assert changes.poll_once() == []
+
+
+@pytest.mark.django_db(transaction=True)
+def test_changed_bumps_the_marker_and_fires_locally(fired):
+    changes.changed("test-b")
+    changes.changed("test-b")
+    assert ChangeMarker.objects.get(topic="test-b").revision == 2
+    assert fired == ["test-b", "test-b"]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_redis_messages_reach_listeners(fired):
+    async def scenario() -> None:
+        with override_settings(REDIS_URL=REDIS_URL, GATEWAY_CHANGE_POLL_S=60):
+            watcher = changes.ChangeWatcher()
+            watcher.start()
+            try:
+                client = redis.Redis.from_url(REDIS_URL)
+                for _ in range(100):  # wait until the subscription is live
+                    if client.pubsub_numsub(changes.REDIS_CHANNEL)[0][1]:
+                        break
+                    await asyncio.sleep(0.02)
+                client.publish(changes.REDIS_CHANNEL, "test-a")
+                for _ in range(100):
+                    if fired:
+                        break
+                    await asyncio.sleep(0.02)
+            finally:
+                await watcher.stop()
+
+    asyncio.run(scenario())
+    assert fired == ["test-a"]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_redis_down_does_not_break_a_change(fired):
+    with override_settings(REDIS_URL="redis://127.0.0.1:1/0"):
+        changes.changed("test-a")
+    assert fired == ["test-a"]
+    assert ChangeMarker.objects.get(topic="test-a").revision == 1
