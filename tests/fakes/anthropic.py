@@ -5,7 +5,8 @@ https://docs.anthropic.com/en/api/messages, .../messages-streaming and .../error
 Bearer`` form the official SDK sends; 401 authentication_error otherwise) and
 ``anthropic-version`` (400), then the upstream model name selects the behaviour:
 - anything else: a text reply echoing the last user text (``Result: ...`` after a tool result)
-- ``tool-caller``: calls the first tool with ``tool_input`` (streamed as input_json_delta)
+- ``tool-caller``: calls the first tool with ``tool_input`` (streamed as input_json_delta); any
+  model does so when ``tool_choice`` forces a tool (``any``, or ``tool``: the named one)
 - ``thinker``: a thinking block (with signature) before the text
 - ``error-<status>``: the documented error body for that status (429 adds retry-after);
   ``error-context``: 400 "prompt is too long"
@@ -116,13 +117,15 @@ class FakeAnthropic:
                 {"type": "thinking", "thinking": "Thinking about it.", "signature": "c2lnbmF0dXJl"}
             )
         tools = body.get("tools") or []
-        if model == "tool-caller" and tools and tool_result is None:
+        choice = body.get("tool_choice") or {}
+        forced = choice.get("type") in ("any", "tool")
+        if (model == "tool-caller" or forced) and tools and tool_result is None:
             content.append({"type": "text", "text": "Let me check."})
             content.append(
                 {
                     "type": "tool_use",
                     "id": "toolu_01FakeCall",
-                    "name": tools[0]["name"],
+                    "name": choice.get("name") or tools[0]["name"],
                     "input": self.tool_input,
                 }
             )

@@ -19,6 +19,7 @@ The deployment name selects the behaviour:
 - ``error-<status>``: Azure's error body for that status (429 adds ``retry-after``);
 - ``stream-error``: a stream cut by an error event;
 - ``tool-caller``: a call to the first tool offered, then an answer quoting the tool result;
+  any deployment does so when ``tool_choice`` forces a tool (``required`` or a named function);
 - anything else echoes the last user message (chat), the prompt (completions) or returns
   vectors (embeddings).
 Chat streams open with Azure's prompt-filter chunk (empty ``choices``) and carry
@@ -273,8 +274,11 @@ def _reply(deployment: str, body: dict[str, Any]) -> tuple[dict[str, Any], str]:
     """(assistant message, finish_reason) for a chat request."""
     messages = body.get("messages") or []
     tool_result = next((m for m in reversed(messages) if m.get("role") == "tool"), None)
-    if deployment == "tool-caller" and body.get("tools") and tool_result is None:
-        name = body["tools"][0]["function"]["name"]
+    choice = body.get("tool_choice")
+    forced = choice not in (None, "auto", "none")
+    if (deployment == "tool-caller" or forced) and body.get("tools") and tool_result is None:
+        named = choice.get("function", {}).get("name") if isinstance(choice, dict) else None
+        name = named or body["tools"][0]["function"]["name"]
         call = {
             "id": "call_azure_1",
             "type": "function",

@@ -7,7 +7,9 @@ The upstream model name selects the behaviour:
 - ``slow-<ms>``: answer after a delay; ``drip-<ms>``: stream with that delay between chunks
 - ``stream-break``: two chunks, then the connection is cut
 - ``stream-error``: one chunk, then an error event
-- ``tool-caller``: answers with a call to the first tool
+- ``tool-caller``: answers with a call to the first tool; any model does so when ``tool_choice``
+  forces a tool (``required`` or a named function)
+- a conversation ending in a ``tool`` message gets an answer quoting the tool result
 """
 
 from __future__ import annotations
@@ -105,11 +107,17 @@ class FakeOpenAI:
 
     def _chat(self, body: dict[str, Any]) -> dict[str, Any]:
         model = body["model"]
-        text = self.last_text(body)
+        messages = body.get("messages") or []
+        choice = body.get("tool_choice")
+        forced = choice not in (None, "auto", "none")
+        answered = bool(messages) and messages[-1].get("role") == "tool"
+        last = messages[-1] if answered else {}
+        text = f"The tool said: {last.get('content')}" if answered else self.last_text(body)
         message: dict[str, Any] = {"role": "assistant", "content": text, "refusal": None}
         finish = "stop"
-        if model == "tool-caller" and body.get("tools"):
-            name = body["tools"][0]["function"]["name"]
+        if (model == "tool-caller" or forced) and body.get("tools") and not answered:
+            named = choice.get("function", {}).get("name") if isinstance(choice, dict) else None
+            name = named or body["tools"][0]["function"]["name"]
             message = {
                 "role": "assistant",
                 "content": None,
