@@ -139,8 +139,12 @@ def _check_tools(body: JSONDict) -> None:
     check_int(body, "top_logprobs", 0, 20)
 
 
+_STREAMING_OPS = frozenset({Op.CHAT, Op.COMPLETIONS})
+
+
 def _canonical(op: Op, body: JSONDict) -> CanonicalRequest:
-    stream = body.get("stream") is True
+    # Embeddings and moderations have no stream form: a stray "stream" flag is ignored.
+    stream = op in _STREAMING_OPS and body.get("stream") is True
     options = body.get("stream_options")
     include_usage = bool(stream and isinstance(options, dict) and options.get("include_usage"))
     drop = body.get("drop_params")
