@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -191,3 +192,47 @@ def openai_upstream(
         return make_deployment(group, "openai", model, **fields)
 
     return build
+
+
+@pytest.fixture
+def gateway_http(gateway_server: GatewayProcess) -> Iterator[Any]:
+    """A raw HTTP client (httpx2, the SDK's transport) on the gateway, for requests the SDK
+    cannot send. Sends the master key unless the request sets its own Authorization."""
+    import httpx2
+
+    with httpx2.Client(
+        base_url=gateway_server.url,
+        headers={"authorization": f"Bearer {MASTER_KEY}"},
+        timeout=30,
+    ) as client:
+        yield client
+
+
+@pytest.fixture
+def leak_guard(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> Iterator[list[bytes]]:
+    """Record every header and body byte the gateway sends and every log line; at teardown,
+    fail if the upstream key appears in any of them."""
+    from apps.gateway.app import GatewayApp
+
+    original = GatewayApp.__call__
+    sent: list[bytes] = []
+
+    async def recording(self: GatewayApp, scope: Any, receive: Any, send: Any) -> None:
+        async def send_recorded(message: Any) -> None:
+            for name, value in message.get("headers", ()):
+                sent.append(bytes(name) + b": " + bytes(value))
+            if message.get("body"):
+                sent.append(bytes(message["body"]))
+            await send(message)
+
+        await original(self, scope, receive, send_recorded)
+
+    monkeypatch.setattr(GatewayApp, "__call__", recording)
+    caplog.set_level(logging.DEBUG)
+    yield sent
+    secret = UPSTREAM_KEY.encode()
+    leaked = [chunk[:200] for chunk in sent if secret in chunk]
+    assert not leaked, f"upstream key sent to a client: {leaked}"
+    assert UPSTREAM_KEY not in caplog.text, "upstream key written to the logs"

@@ -10,6 +10,8 @@ The upstream model name selects the behaviour:
 - ``tool-caller``: answers with a call to the first tool; any model does so when ``tool_choice``
   forces a tool (``required`` or a named function)
 - a conversation ending in a ``tool`` message gets an answer quoting the tool result
+- ``echo-key-error``: a 401 whose message quotes the caller's Authorization header in full
+- ``garbage``: a 200 whose body is not JSON; ``html-error``: a 502 with an HTML body (a proxy)
 """
 
 from __future__ import annotations
@@ -72,6 +74,14 @@ class FakeOpenAI:
         if not isinstance(body, dict):
             return _error(400, "invalid_request_error", None, "We could not parse the JSON body.")
         model = str(body.get("model", ""))
+        if model == "echo-key-error":
+            received = request.headers.get("Authorization", "")
+            return _error(401, "invalid_request_error", "invalid_api_key", f"Bad key: {received}")
+        if model == "garbage":
+            return web.Response(status=200, text="this is not JSON", content_type="text/plain")
+        if model == "html-error":
+            html = "<html><body><h1>502 Bad Gateway</h1></body></html>"
+            return web.Response(status=502, text=html, content_type="text/html")
         if model.startswith("error-"):
             status = int(model.split("-", 1)[1])
             kind, code, message = ERRORS.get(status, ("server_error", None, f"HTTP {status}"))

@@ -1,0 +1,104 @@
+"""Once its caches are warm, the request path issues no database query for auth or routing.
+
+Queries are counted at Django's cursor, in every thread of the process (the gateway runs ORM
+work in worker threads), so a query from anywhere on the request path would be seen. Only the
+two background jobs that are meant to touch the database are left out: the usage writer's
+flush and the change-marker poll.
+"""
+
+from __future__ import annotations
+
+import threading
+import traceback
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from django.db.backends import utils
+
+from tests.gateway.helpers import E2E, HELLO
+
+pytestmark = E2E
+
+BACKGROUND = ("apps/usage/writer.py", "apps/core/changes.py")
+
+
+class QueryLog:
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.statements: list[str] = []
+
+    def add(self, sql: Any) -> None:
+        stack = traceback.extract_stack()
+        if any(frame.filename.endswith(BACKGROUND) for frame in stack):
+            return
+        with self.lock:
+            self.statements.append(str(sql))
+
+    def take(self) -> list[str]:
+        with self.lock:
+            out, self.statements = self.statements, []
+        return out
+
+
+@pytest.fixture
+def queries(monkeypatch) -> Iterator[QueryLog]:
+    log = QueryLog()
+    execute, executemany = utils.CursorWrapper.execute, utils.CursorWrapper.executemany
+
+    def counted_execute(self: Any, sql: Any, params: Any = None) -> Any:
+        log.add(sql)
+        return execute(self, sql, params)
+
+    def counted_executemany(self: Any, sql: Any, param_list: Any) -> Any:
+        log.add(sql)
+        return executemany(self, sql, param_list)
+
+    monkeypatch.setattr(utils.CursorWrapper, "execute", counted_execute)
+    monkeypatch.setattr(utils.CursorWrapper, "executemany", counted_executemany)
+    yield log
+
+
+def test_no_query_for_auth_or_routing_once_warm(
+    gateway_server, gateway_http, openai_upstream, openai_client, make_key, queries
+):
+    openai_upstream("gpt", "gpt-4o-mini")
+    openai_upstream("embed", "text-embedding-3-small")
+    key = make_key(models=["gpt", "embed"])
+    client = openai_client(key)
+    queries.take()
+    # Cold: the key, the master keys and the routing table are loaded once.
+    client.chat.completions.create(model="gpt", messages=HELLO)
+    cold = queries.take()
+    assert any("keys_virtualkey" in sql for sql in cold), cold
+    assert any("routing_deployment" in sql for sql in cold), cold
+    # Warm: nothing, whatever the endpoint, the key, stream or not, success or client error.
+    for _ in range(5):
+        client.chat.completions.create(model="gpt", messages=HELLO)
+        list(client.chat.completions.create(model="gpt", messages=HELLO, stream=True))
+        client.embeddings.create(model="embed", input="x")
+        client.models.list()
+        openai_client().chat.completions.create(model="gpt", messages=HELLO)
+        gateway_http.post("/v1/chat/completions", json={"model": "gpt", "messages": []})
+        gateway_http.post("/v1/chat/completions", json={"model": "nope", "messages": HELLO})
+    assert queries.take() == []
+
+
+def test_counter_sees_queries_made_in_worker_threads(gateway_server, queries):
+    """The counting itself works in the threads where the gateway runs ORM calls."""
+    from apps.core.db import db_task
+    from apps.keys.models import VirtualKey
+
+    gateway_server.call(db_task(VirtualKey.objects.count)())
+    assert any("keys_virtualkey" in sql for sql in queries.take())
+
+
+def test_unknown_keys_are_cached_too(gateway_server, gateway_http, openai_upstream, queries):
+    openai_upstream("gpt", "gpt-4o-mini")
+    headers = {"authorization": "Bearer sk-flood-of-bad-keys"}
+    body = {"model": "gpt", "messages": HELLO}
+    assert gateway_http.post("/v1/chat/completions", json=body, headers=headers).status_code == 401
+    assert queries.take()
+    for _ in range(10):
+        gateway_http.post("/v1/chat/completions", json=body, headers=headers)
+    assert queries.take() == []
