@@ -33,11 +33,32 @@ def request_cost(candidate: Candidate | None, usage: Usage | None) -> Decimal:
     )
 
 
+def _text(value: str, limit: int) -> str:
+    """``value`` cut to its column; NUL removed, since PostgreSQL text cannot hold it and one
+    such row would fail every batch it is part of."""
+    if "\x00" in value:
+        value = value.replace("\x00", "")
+    return value[:limit]
+
+
+def _without_nul(value: Any) -> Any:
+    if isinstance(value, str):
+        return value.replace("\x00", "")
+    if isinstance(value, list):
+        return [_without_nul(v) for v in value]
+    if isinstance(value, dict):
+        return {_without_nul(k): _without_nul(v) for k, v in value.items()}
+    return value
+
+
 def _metadata(value: Any) -> dict[str, Any]:
     if not isinstance(value, dict):
         return {}
-    if len(orjson.dumps(value)) > _MAX_METADATA_BYTES:
+    raw = orjson.dumps(value)
+    if len(raw) > _MAX_METADATA_BYTES:
         return {"_truncated": True}
+    if b"\\u0000" in raw:  # jsonb rejects NUL in keys and strings alike
+        return dict(_without_nul(value))
     return value
 
 
@@ -76,11 +97,11 @@ def usage_record(event: UsageEvent) -> Decimal:
             "team_id": principal.team_id if principal else None,
             "organization_id": principal.organization_id if principal else None,
             "user_id": principal.user_id if principal else "",
-            "end_user": event.end_user[:200],
-            "model_group": event.model_group[:255],
+            "end_user": _text(event.end_user, 200),
+            "model_group": _text(event.model_group, 255),
             "deployment_id": target.deployment_id if target else "",
             "provider": target.provider if target else "",
-            "upstream_model": target.model[:255] if target else "",
+            "upstream_model": _text(target.model, 255) if target else "",
             "prompt_tokens": usage.prompt_tokens,
             "completion_tokens": usage.completion_tokens,
             "cached_tokens": usage.cached_tokens,
@@ -88,8 +109,8 @@ def usage_record(event: UsageEvent) -> Decimal:
             "total_tokens": usage.total_tokens,
             "cost": cost,
             "status_code": event.status_code,
-            "error_type": event.error_type[:100],
-            "error_message": event.error_message[:_MAX_ERROR_CHARS],
+            "error_type": _text(event.error_type, 100),
+            "error_message": _text(event.error_message, _MAX_ERROR_CHARS),
             "latency_ms": event.latency_ms,
             "ttft_ms": event.ttft_ms,
             "stream": event.stream,
