@@ -215,6 +215,7 @@ class UsageWriter:
                 if batch:
                     await db_task(write_rows)(batch)
                     written = len(batch)
+                    batch = []  # written: a failing spool drain must not queue it again
                 if not self._spool_checked or self._failures:
                     written += await db_task(drain_spool)()
                     self._spool_checked = True
