@@ -44,6 +44,15 @@ class Dialect(Protocol):
     def stream_encoder(self, request: CanonicalRequest) -> StreamEncoder: ...
 
 
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
+def header_value(text: str) -> bytes:
+    """``text`` (the client's own model name, say) made safe as a header value: a control
+    character would make the server refuse the response or split the header."""
+    return _CONTROL.sub(" ", text).encode("latin-1", "replace")
+
+
 _KEYLIKE = re.compile(r"\b(sk-[A-Za-z0-9_\-*.]{6,}|AKIA[0-9A-Z]{12,}|AIza[0-9A-Za-z_\-]{20,})")
 
 
@@ -109,7 +118,7 @@ class Call:
         rid = self.request_id.encode()
         headers = [(b"x-request-id", rid), (b"x-litellm-call-id", rid)]
         if self.group_name:
-            headers.append((b"x-litellm-model-group", self.group_name.encode("latin-1", "replace")))
+            headers.append((b"x-litellm-model-group", header_value(self.group_name)))
         if self.candidate is not None:
             target = self.candidate.target
             headers.append((b"x-litellm-model-id", target.deployment_id.encode()))

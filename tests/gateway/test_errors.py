@@ -350,3 +350,46 @@ def test_no_fallback_once_the_stream_has_started(gateway_http, openai_upstream, 
         raw = response.read()
     assert b'"upstream_unavailable"' in raw
     assert [r.body["model"] for r in fake_openai.requests] == ["stream-break"]
+
+
+# --- the client's model name in a header ----------------------------------------------------
+
+
+@pytest.mark.parametrize("model", ["a\nb", "x\r\nx-injected: 1", "nul\x00", "del\x7f", "tab\tz"])
+def test_model_name_with_control_characters_still_gets_an_answer(
+    gateway_server, gateway_http, openai_upstream, model
+):
+    """The model group header repeats the client's model name: a newline in it used to make
+    the server drop the connection without any answer."""
+    openai_upstream("gpt", "gpt-4o-mini")
+    response = gateway_http.post(CHAT, json={"model": model, "messages": HELLO})
+    assert response.status_code == 404
+    assert openai_error(response)["code"] == "model_not_found"
+    assert "x-injected" not in response.headers
+    group = response.headers["x-litellm-model-group"]
+    assert all(32 <= ord(c) != 127 for c in group)
+    [row] = usage_rows(gateway_server, 1)
+    assert row.status_code == 404
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_wildcard_group_serves_a_model_name_with_a_newline(
+    gateway_http, openai_upstream, fake_openai, stream
+):
+    openai_upstream("wild/*", "*")
+    body = {"model": "wild/a\nb", "messages": HELLO, "stream": stream}
+    response = gateway_http.post(CHAT, json=body)
+    assert response.status_code == 200
+    assert response.headers["x-litellm-model-group"] == "wild/a b"
+    assert fake_openai.requests[0].body["model"] == "a\nb"
+
+
+def test_model_in_the_path_with_a_control_character_still_gets_an_answer(
+    gateway_http, openai_upstream
+):
+    openai_upstream("gpt", "gpt-4o-mini")
+    response = gateway_http.post(
+        "/v1/engines/a%7Fb%1B/chat/completions", json={"model": "x", "messages": HELLO}
+    )
+    assert response.status_code == 404
+    assert openai_error(response)["code"] == "model_not_found"
