@@ -25,6 +25,23 @@ ROLES = frozenset({"system", "developer", "user", "assistant", "tool", "function
 MAX_MESSAGES = 100_000
 
 
+# orjson reads 1024 levels of nesting but writes only 254: a body between the two could not be
+# sent upstream (nor its metadata logged). Translations add a few levels: keep well below.
+MAX_DEPTH = 128
+
+
+def _nested_deeper_than(value: JSONDict, limit: int) -> bool:
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        for child in item.values() if isinstance(item, dict) else item:
+            if isinstance(child, dict | list):
+                if depth >= limit:
+                    return True
+                stack.append((child, depth + 1))
+    return False
+
+
 def parse_json(body: bytes) -> JSONDict:
     """The body as a JSON object. Raises InvalidRequest for anything else."""
     if not body:
@@ -37,6 +54,12 @@ def parse_json(body: bytes) -> JSONDict:
         ) from None
     if not isinstance(data, dict):
         raise InvalidRequest("Request body must be a JSON object.", code="invalid_json")
+    # Only a body with that many brackets can nest that deep: almost every body skips the walk.
+    if body.count(b"[") + body.count(b"{") > MAX_DEPTH and _nested_deeper_than(data, MAX_DEPTH):
+        raise InvalidRequest(
+            f"Request body nests objects and arrays more than {MAX_DEPTH} levels deep.",
+            code="too_deeply_nested",
+        )
     return data
 
 

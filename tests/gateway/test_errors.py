@@ -393,3 +393,58 @@ def test_model_in_the_path_with_a_control_character_still_gets_an_answer(
     )
     assert response.status_code == 404
     assert openai_error(response)["code"] == "model_not_found"
+
+
+# --- nesting --------------------------------------------------------------------------------
+
+
+def _nested_body(field: str, levels: int) -> bytes:
+    """A chat body whose ``field`` adds ``levels`` levels below the root object."""
+    if field == "metadata":
+        value = b"{}"
+        for _ in range(levels - 1):
+            value = b'{"a": ' + value + b"}"
+    else:
+        value = b"[" * levels + b"]" * levels
+    return b'{"model": "gpt", "messages": [{"role": "user", "content": "x"}], "%s": %s}' % (
+        field.encode(),
+        value,
+    )
+
+
+@pytest.mark.parametrize("field", ["x_vendor", "metadata"])
+@pytest.mark.parametrize("levels", [128, 254, 600, 1023])
+def test_body_nested_deeper_than_the_limit_is_400(
+    gateway_server, gateway_http, openai_upstream, fake_openai, field, levels
+):
+    """orjson reads 1024 levels but writes 254: between the two, the body could not be sent
+    upstream and the gateway answered 500 for a client's mistake."""
+    openai_upstream("gpt", "gpt-4o-mini")
+    response = _post_raw(gateway_http, _nested_body(field, levels))
+    assert response.status_code == 400
+    error = openai_error(response)
+    assert error["code"] == "too_deeply_nested"
+    assert "128" in error["message"]
+    assert fake_openai.requests == []
+    [row] = usage_rows(gateway_server, 1)
+    assert row.status_code == 400
+
+
+@pytest.mark.parametrize("field", ["x_vendor", "metadata"])
+def test_body_nested_up_to_the_limit_is_served(
+    gateway_server, gateway_http, openai_upstream, fake_openai, field
+):
+    openai_upstream("gpt", "gpt-4o-mini")
+    response = _post_raw(gateway_http, _nested_body(field, 127))
+    assert response.status_code == 200
+    assert len(fake_openai.requests) == 1
+    [row] = usage_rows(gateway_server, 1)
+    assert row.status_code == 200
+
+
+def test_many_messages_are_not_mistaken_for_nesting(gateway_http, openai_upstream, fake_openai):
+    openai_upstream("gpt", "gpt-4o-mini")
+    messages = [{"role": "user", "content": [{"type": "text", "text": "hi"}]}] * 500
+    response = gateway_http.post(CHAT, json={"model": "gpt", "messages": messages})
+    assert response.status_code == 200
+    assert len(fake_openai.requests[0].body["messages"]) == 500
