@@ -87,7 +87,13 @@ async def serve_call(
             call.status = STATUS_CLIENT_CLOSED
         except asyncio.CancelledError:
             call.status = STATUS_CLIENT_CLOSED
-            raise
+            if watcher is None or not watcher.done() or watcher.cancelled():
+                raise
+            # The watcher cancelled us because the client left: the call is simply over, and
+            # letting the cancellation out would make the server log it as a crash.
+            current = asyncio.current_task()
+            if current is not None:
+                current.uncancel()
         except Exception:
             logger.exception("unhandled error in request %s", call.request_id)
             err = GatewayError("The gateway failed to handle this request.", code="internal_error")

@@ -7,6 +7,7 @@ Usage chunk rules: https://platform.openai.com/docs/api-reference/chat/create#ch
 
 from __future__ import annotations
 
+import logging
 import time
 
 import openai
@@ -251,3 +252,53 @@ def test_streamed_completion_of_every_chunk_is_counted_once(
     assert fake_openai.fake.completed_streams == 3
     rows = usage_rows(gateway_server, 3)
     assert {(r.status_code, r.prompt_tokens, r.completion_tokens) for r in rows} == {(200, 6, 3)}
+
+
+class _Records(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.records: list[logging.LogRecord] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(record)
+
+
+def test_client_disconnect_is_not_logged_as_a_server_error(
+    gateway_server, gateway_http, openai_upstream, fake_openai
+):
+    """A client leaving mid-stream is ordinary: the server used to log each one as an
+    'Exception in ASGI application' with a traceback."""
+    openai_upstream("gpt", "drip-200")
+    handler = _Records()
+    server_log = logging.getLogger("uvicorn.error")
+    server_log.addHandler(handler)
+    try:
+        body = {"model": "gpt", "messages": LONG, "stream": True}
+        with gateway_http.stream("POST", CHAT, json=body) as response:
+            next(response.iter_lines())
+        wait_until(lambda: fake_openai.fake.cancelled_streams == 1, what="upstream cancellation")
+        [row] = usage_rows(gateway_server, 1)
+    finally:
+        server_log.removeHandler(handler)
+    assert row.status_code == 499
+    assert [r.getMessage() for r in handler.records if r.levelno >= logging.ERROR] == []
+
+
+def test_client_leaving_a_non_stream_request_leaves_a_499_row(
+    gateway_server, gateway_http, openai_upstream
+):
+    import httpx2
+
+    openai_upstream("gpt", "slow-1500")
+    handler = _Records()
+    server_log = logging.getLogger("uvicorn.error")
+    server_log.addHandler(handler)
+    try:
+        with pytest.raises(httpx2.ReadTimeout):
+            gateway_http.post(CHAT, json={"model": "gpt", "messages": HELLO}, timeout=0.3)
+        [row] = usage_rows(gateway_server, 1)
+    finally:
+        server_log.removeHandler(handler)
+    assert (row.status_code, row.stream) == (499, False)
+    assert row.latency_ms < 1500
+    assert [r.getMessage() for r in handler.records if r.levelno >= logging.ERROR] == []
