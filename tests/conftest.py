@@ -236,3 +236,19 @@ def leak_guard(
     leaked = [chunk[:200] for chunk in sent if secret in chunk]
     assert not leaked, f"upstream key sent to a client: {leaked}"
     assert UPSTREAM_KEY not in caplog.text, "upstream key written to the logs"
+
+
+@pytest.fixture
+def thread_db(transactional_db: Any) -> Iterator[None]:
+    """A database that worker threads see (the gateway runs its ORM calls there), with clean
+    gateway caches. Afterwards the connection pool those threads used is closed, so the test
+    database can be dropped at the end of the run."""
+    from django.db import connections
+
+    reset_gateway_caches()
+    yield
+    reset_gateway_caches()
+    for conn in connections.all():
+        conn.close()
+        if hasattr(conn, "close_pool"):
+            conn.close_pool()

@@ -19,7 +19,7 @@ from apps.usage import writer as writer_mod
 from apps.usage.models import UsageLog
 from apps.usage.writer import UsageWriter, drain_spool, spool, write_rows
 
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = pytest.mark.usefixtures("thread_db")
 
 START = timezone.now().replace(microsecond=123000)
 
@@ -45,19 +45,6 @@ def make_row(n: int, **fields: Any) -> dict[str, Any]:
     }
     row.update(fields)
     return row
-
-
-@pytest.fixture(autouse=True)
-def _close_pool():
-    """The writer's worker threads return connections to the pool; close it so the test
-    database can be dropped at the end of the run."""
-    yield
-    from django.db import connections
-
-    for conn in connections.all():
-        conn.close()
-        if hasattr(conn, "close_pool"):
-            conn.close_pool()
 
 
 @pytest.fixture
