@@ -61,12 +61,15 @@ MASTER = Principal(key_id=None, is_master=True, key_alias="master")
 
 _cache: dict[str, tuple[Principal | None, float]] = {}
 _master_digests: tuple[float, frozenset[str]] | None = None
+# Bumped by every invalidation: a load that began before it must not fill the cache after it.
+_generation = 0
 
 
 def clear_cache() -> None:
-    global _master_digests
+    global _master_digests, _generation
     _cache.clear()
     _master_digests = None
+    _generation += 1
 
 
 changes.subscribe(changes.TOPIC_KEYS, clear_cache)
@@ -159,10 +162,12 @@ async def authenticate(token: str | None) -> Principal:
     key_digest = hashing.digest(token)
     hit = _cache.get(key_digest)
     if hit is None or hit[1] < now:
+        generation = _generation
         masters = _master_digests
         if masters is None or masters[0] < now:
             masters = (now + settings.GATEWAY_CACHE_TTL_S, await _aload_master())
-            _master_digests = masters
+            if generation == _generation:
+                _master_digests = masters
         if key_digest in masters[1]:
             hit = (MASTER, now + settings.GATEWAY_CACHE_TTL_S)
         else:
@@ -171,7 +176,8 @@ async def authenticate(token: str | None) -> Principal:
             if len(_cache) >= settings.GATEWAY_KEY_CACHE_SIZE:
                 _cache.clear()
             hit = (principal, now + ttl)
-        _cache[key_digest] = hit
+        if generation == _generation:
+            _cache[key_digest] = hit
     principal = hit[0]
     if principal is None:
         raise AuthenticationError("Invalid API key.")
