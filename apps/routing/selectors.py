@@ -190,11 +190,14 @@ def load_table() -> RoutingTable:
 
 _table: RoutingTable | None = None
 _aload_table = db_task(load_table)
+# Bumped by every invalidation: a load that began before it must not become the table after it.
+_generation = 0
 
 
 def clear_cache() -> None:
-    global _table
+    global _table, _generation
     _table = None
+    _generation += 1
 
 
 changes.subscribe(changes.TOPIC_ROUTING, clear_cache)
@@ -205,8 +208,10 @@ async def routing_table() -> RoutingTable:
     global _table
     table = _table
     if table is None or time.monotonic() - table.loaded_at > settings.GATEWAY_CACHE_TTL_S:
+        generation = _generation
         table = await _aload_table()
-        _table = table
+        if generation == _generation:
+            _table = table
     return table
 
 
