@@ -82,13 +82,19 @@ def _read_markers() -> dict[str, int]:
 def poll_once() -> list[str]:
     """Compare markers with what this process saw; fire listeners of changed topics."""
     markers = _read_markers()
+    first = not _seen
     fired = []
     for topic, revision in markers.items():
         if _seen.get(topic) != revision:
-            if topic in _seen:
+            if not first:
                 _fire(topic)
                 fired.append(topic)
             _seen[topic] = revision
+    if first:
+        # A topic nobody has changed yet has no marker: count it as revision 0, so that the
+        # marker another process creates with its first change is seen as a change.
+        for topic in _listeners:
+            _seen.setdefault(topic, 0)
     return fired
 
 

@@ -26,12 +26,25 @@ def fired(monkeypatch):
 
 @pytest.mark.django_db(transaction=True)
 def test_poll_fires_listeners_of_topics_changed_elsewhere(fired):
+    ChangeMarker.objects.create(topic="test-b", revision=5)
     assert changes.poll_once() == []  # first look: remember, fire nothing
-    ChangeMarker.objects.create(topic="test-a", revision=1)
-    assert changes.poll_once() == []  # a topic seen for the first time is only remembered
+    ChangeMarker.objects.filter(topic="test-b").update(revision=6)
+    assert changes.poll_once() == ["test-b"]
+    assert fired == ["test-b"]
+    assert changes.poll_once() == []
+
+
+@pytest.mark.django_db(transaction=True)
+def test_first_change_made_by_another_process_is_seen(fired):
+    """Markers exist only once a topic has changed. The first change of a topic, made in
+    another process, creates its marker; it used to be only remembered, so this process kept
+    a blocked key or a stale routing table until the cache TTL ran out."""
+    assert changes.poll_once() == []  # no marker yet
+    ChangeMarker.objects.create(topic="test-a", revision=1)  # another process's first change
+    assert changes.poll_once() == ["test-a"]
     ChangeMarker.objects.filter(topic="test-a").update(revision=2)
     assert changes.poll_once() == ["test-a"]
-    assert fired == ["test-a"]
+    assert fired == ["test-a", "test-a"]
     assert changes.poll_once() == []
 
 
