@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 from django.db.backends import utils
 
-from tests.gateway.helpers import E2E, HELLO
+from tests.gateway.helpers import E2E, HELLO, wait_until
 
 pytestmark = E2E
 
@@ -59,6 +59,18 @@ def queries(monkeypatch) -> Iterator[QueryLog]:
     yield log
 
 
+def settle_change_poll() -> None:
+    """Wait until the gateway's change poll has seen the changes this test made: its echo of
+    them would otherwise clear the caches again in the middle of the measurement."""
+    from apps.core import changes
+    from apps.core.models import ChangeMarker
+
+    markers = dict(ChangeMarker.objects.values_list("topic", "revision"))
+    wait_until(
+        lambda: all(changes._seen.get(t) == r for t, r in markers.items()), what="change poll"
+    )
+
+
 def test_no_query_for_auth_or_routing_once_warm(
     gateway_server, gateway_http, openai_upstream, openai_client, make_key, queries
 ):
@@ -66,6 +78,7 @@ def test_no_query_for_auth_or_routing_once_warm(
     openai_upstream("embed", "text-embedding-3-small")
     key = make_key(models=["gpt", "embed"])
     client = openai_client(key)
+    settle_change_poll()
     queries.take()
     # Cold: the key, the master keys and the routing table are loaded once.
     client.chat.completions.create(model="gpt", messages=HELLO)
@@ -95,6 +108,7 @@ def test_counter_sees_queries_made_in_worker_threads(gateway_server, queries):
 
 def test_unknown_keys_are_cached_too(gateway_server, gateway_http, openai_upstream, queries):
     openai_upstream("gpt", "gpt-4o-mini")
+    settle_change_poll()
     headers = {"authorization": "Bearer sk-flood-of-bad-keys"}
     body = {"model": "gpt", "messages": HELLO}
     assert gateway_http.post("/v1/chat/completions", json=body, headers=headers).status_code == 401
