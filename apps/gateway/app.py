@@ -11,7 +11,7 @@ from typing import Any
 import orjson
 
 from apps.core.changes import ChangeWatcher
-from apps.core.errors import MethodNotAllowed
+from apps.core.errors import MethodNotAllowed, NotFound
 from apps.gateway import info
 from apps.gateway.endpoints import model_in_path_handler, openai_handler
 from apps.gateway.http import Receive, Request, Scope, Send, send_response
@@ -103,6 +103,11 @@ class GatewayApp:
                     methods = candidates
                     break
         if methods is None:
+            if path.startswith("/v1/"):
+                # An API client, not a browser: answer in the API's error shape, not HTML.
+                err = NotFound(f"Invalid URL ({scope['method']} {path}).")
+                await send_response(send, 404, orjson.dumps(err.to_openai()))
+                return
             await self.django_app(scope, receive, send)
             return
         handler = methods.get(scope["method"])

@@ -448,3 +448,30 @@ def test_many_messages_are_not_mistaken_for_nesting(gateway_http, openai_upstrea
     response = gateway_http.post(CHAT, json={"model": "gpt", "messages": messages})
     assert response.status_code == 200
     assert len(fake_openai.requests[0].body["messages"]) == 500
+
+
+# --- paths ----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("path", ["/v1/nope", "/v1/images/generations", "/v1/models/gpt"])
+def test_unknown_v1_path_is_a_404_in_openai_shape(gateway_http, path):
+    """An API client used to get Django's HTML 404 page for a path the gateway does not serve."""
+    response = gateway_http.post(path, json={})
+    assert response.status_code == 404
+    assert response.headers["content-type"] == "application/json"
+    error = openai_error(response)
+    assert (error["type"], error["code"]) == ("invalid_request_error", "not_found")
+    assert path in error["message"]
+
+
+def test_unknown_endpoint_raises_the_sdk_not_found_error(openai_upstream, openai_client):
+    openai_upstream("gpt", "gpt-4o-mini")
+    with pytest.raises(openai.NotFoundError) as info:
+        openai_client().models.retrieve("gpt")
+    assert info.value.code == "not_found"
+
+
+def test_other_paths_still_reach_django(gateway_http):
+    response = gateway_http.get("/", follow_redirects=False)
+    assert response.status_code == 302
+    assert response.headers["location"] == "/admin/"
