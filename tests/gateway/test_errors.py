@@ -475,3 +475,44 @@ def test_other_paths_still_reach_django(gateway_http):
     response = gateway_http.get("/", follow_redirects=False)
     assert response.status_code == 302
     assert response.headers["location"] == "/admin/"
+
+
+def test_upstream_credentials_never_reach_a_client_or_a_log(
+    gateway_server, gateway_http, openai_upstream, make_deployment, caplog, leak_guard
+):
+    """Every failure kind, with every logger at DEBUG: the upstream key appears nowhere. (The
+    leak guard checks each byte sent and each log line again when the test ends.)"""
+    import logging
+
+    caplog.set_level(logging.DEBUG)
+    for model in ("echo-key-error", "error-401", "error-500", "html-error", "garbage"):
+        openai_upstream(model, model)
+    make_deployment(
+        "refused",
+        "openai",
+        "x",
+        api_base=f"http://127.0.0.1:{free_port()}/v1",
+        api_key=UPSTREAM_KEY,
+    )
+    openai_upstream("slow", "slow-3000", timeout=0.2)
+    openai_upstream("cut", "stream-break")
+    for model in (
+        "echo-key-error",
+        "error-401",
+        "error-500",
+        "html-error",
+        "garbage",
+        "refused",
+        "slow",
+        "cut",
+    ):
+        for stream in (False, True):
+            body = {"model": model, "messages": HELLO, "stream": stream}
+            response = gateway_http.post(CHAT, json=body)
+            assert UPSTREAM_KEY not in response.text
+            assert "sk-upstr" not in response.text
+    gateway_http.get("/health")
+    gateway_http.get("/model/info")
+    usage_rows(gateway_server, 16)
+    assert UPSTREAM_KEY not in caplog.text
+    assert all(UPSTREAM_KEY.encode() not in chunk for chunk in leak_guard)

@@ -302,3 +302,24 @@ def test_client_leaving_a_non_stream_request_leaves_a_499_row(
     assert (row.status_code, row.stream) == (499, False)
     assert row.latency_ms < 1500
     assert [r.getMessage() for r in handler.records if r.levelno >= logging.ERROR] == []
+
+
+def test_concurrent_streams_do_not_mix(gateway_server, openai_upstream, openai_client):
+    from concurrent.futures import ThreadPoolExecutor
+
+    openai_upstream("gpt", "drip-20")
+    client = openai_client()
+
+    def one(n: int) -> str:
+        words = " ".join(f"w{n}-{i}" for i in range(6))
+        stream = client.chat.completions.create(
+            model="gpt", messages=[{"role": "user", "content": words}], stream=True
+        )
+        text = "".join(c.choices[0].delta.content or "" for c in stream if c.choices)
+        assert text == words
+        return text
+
+    with ThreadPoolExecutor(10) as pool:
+        assert len(set(pool.map(one, range(20)))) == 20
+    rows = usage_rows(gateway_server, 20)
+    assert {(r.status_code, r.completion_tokens) for r in rows} == {(200, 6)}
