@@ -27,6 +27,7 @@ FUZZ = settings(
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
     derandomize=False,
+    database=None,  # nothing written into the checkout; failures print their example
 )
 
 VALID: dict[str, dict[str, Any]] = {
@@ -302,11 +303,9 @@ def test_deep_nesting_the_parser_accepts_never_fails(gateway_server, probe, path
     probe.finish(gateway_server)
 
 
-@pytest.mark.parametrize("path", ENDPOINTS)
+@pytest.mark.parametrize("path", [p for p in ENDPOINTS if p != "/v1/moderations"])
 def test_enormous_numbers_in_known_fields_are_400(gateway_server, probe, path):
     numeric = [n for n, ok in KNOWN[path].items() if ok in (_is_number, _is_int)]
-    if not numeric:
-        pytest.skip("no numeric field")
 
     @FUZZ
     @given(
