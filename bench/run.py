@@ -110,10 +110,24 @@ def machine() -> dict[str, Any]:
             break
 
     def version(argv: list[str]) -> str:
+        # wrk -v prints its version and exits non-zero: take the first line whatever the status.
         done = subprocess.run(argv, capture_output=True, text=True, check=False)
-        return (done.stdout or done.stderr).strip().splitlines()[0] if done.returncode == 0 else ""
+        lines = (done.stdout or done.stderr).strip().splitlines()
+        return lines[0] if lines else ""
 
+    head = subprocess.run(
+        ["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True
+    )
+    dirty = subprocess.run(
+        ["git", "status", "--porcelain", "--untracked-files=no", "apps", "proxy_project"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+    )
     return {
+        # The code measured: the commit plus any uncommitted changes to the application.
+        "commit": head.stdout.strip(),
+        "uncommitted": [line[3:] for line in dirty.stdout.splitlines()],
         "cpus": os.cpu_count(),
         "cpu_model": model,
         "kernel": platform.release(),
@@ -167,6 +181,9 @@ def main() -> int:
         f"pinning: server CPUs {args.server_cpus}, client CPUs {args.client_cpus}; "
         f"logs in {run_dir}"
     )
+    code = out["machine"]
+    dirty = f" + {len(code['uncommitted'])} uncommitted files" if code["uncommitted"] else ""
+    print(f"code: {code['commit']}{dirty}")
     db = None
     try:
         up = {

@@ -94,7 +94,6 @@ class Bench:
         best: tuple[WrkResult, float, float] | None = None
         for attempt in range(1 + self.retries):
             if attempt:
-                print(f"  (other load {best[2]:.2f} cores: again)", flush=True)  # type: ignore[index]
                 time.sleep(2.0)
             outcome = self.load(
                 target,
@@ -107,6 +106,8 @@ class Bench:
                 best = outcome
             if best[2] <= self.max_noise:
                 break
+            if attempt < self.retries:
+                print(f"  (other processes kept {outcome[2]:.2f} cores busy: again)", flush=True)
         result, cpu, noise = best
         rss = procs.rss_bytes(target.server.pid)
         workers = procs.worker_pids(target.server)
