@@ -292,6 +292,24 @@ async def stream(call: Call, send: Send, extra_headers: list[tuple[bytes, bytes]
         await send({"type": "http.response.body", "body": tail})
         call.native_done = True
 
+    async def send_bytes(data: bytes) -> None:
+        if not call.headers_sent:
+            await start()
+        if data:
+            await send({"type": "http.response.body", "body": data, "more_body": True})
+
+    async def relay_openai(decoder: Any, up: upstream.UpstreamStream) -> None:
+        """OpenAI format in and out: upstream bytes go out as they are, parsed only where a
+        read holds the usage chunk, an error or the end (the hot streaming path)."""
+        include_usage = request.include_usage
+        async for data in up.chunks():
+            await send_bytes(decoder.relay(data, include_usage))
+        await send_bytes(decoder.finish_relay(include_usage))
+        call.usage = decoder.usage
+        encoder.relayed(decoder.usage_relayed, decoder.last_chunk)
+
+    relays_bytes = getattr(encoder, "relays_openai_bytes", False)
+
     async def attempt(candidate: Candidate, provider: Any) -> None:
         target = candidate.target
         if capabilities(provider).local:
@@ -314,6 +332,9 @@ async def stream(call: Call, send: Send, extra_headers: list[tuple[bytes, bytes]
                 await relay_native(provider.native_stream_scanner(), up)
                 return
             decoder = provider.new_stream_decoder(request, target)
+            if relays_bytes and hasattr(decoder, "relay"):
+                await relay_openai(decoder, up)
+                return
             async for data in up.chunks():
                 await emit(decoder.feed(data))
             await emit(decoder.finish())

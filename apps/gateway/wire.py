@@ -304,6 +304,8 @@ class OpenAIStreamEncoder:
     """OpenAI SSE: ``data: <chunk>`` events, the usage chunk only when asked for, ``[DONE]``."""
 
     __slots__ = ("_include_usage", "_last", "_usage_sent")
+    # The pipeline may send an OpenAI-format upstream's bytes unchanged (see relayed()).
+    relays_openai_bytes = True
 
     def __init__(self, include_usage: bool) -> None:
         self._include_usage = include_usage
@@ -318,6 +320,13 @@ class OpenAIStreamEncoder:
         else:
             self._last = chunk
         return b"data: " + chunk.payload() + b"\n\n"
+
+    def relayed(self, usage_sent: bool, last: Callable[[], StreamChunk | None]) -> None:
+        """Bytes were relayed around this encoder: note whether the usage chunk went out, and
+        how to find the last chunk should a usage chunk have to be made."""
+        self._usage_sent = self._usage_sent or usage_sent
+        if self._include_usage and not self._usage_sent:
+            self._last = last()
 
     def finish(self, usage: Usage | None) -> bytes:
         tail = b""

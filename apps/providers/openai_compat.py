@@ -104,7 +104,16 @@ class OpenAICompatibleProvider(BaseProvider):
 class OpenAIStreamDecoder:
     """Relays OpenAI chunks as bytes; parses only the chunks that carry usage or an error."""
 
-    __slots__ = ("_done", "_error", "_finished", "_parser", "_provider", "usage")
+    __slots__ = (
+        "_done",
+        "_error",
+        "_finished",
+        "_last",
+        "_parser",
+        "_provider",
+        "usage",
+        "usage_relayed",
+    )
 
     def __init__(self, provider: str) -> None:
         self._parser = SSEParser()
@@ -115,6 +124,9 @@ class OpenAIStreamDecoder:
         # that came before it in the same read still reach the client.
         self._error: UpstreamError | None = None
         self.usage: Usage | None = None
+        # For relay(): the last bytes sent, and whether the usage chunk went to the client.
+        self._last = b""
+        self.usage_relayed = False
 
     def feed(self, data: bytes) -> list[StreamChunk]:
         if self._error is not None:
@@ -135,6 +147,61 @@ class OpenAIStreamDecoder:
                 f"{self._provider} error: the stream ended before the answer was complete."
             )
         return chunks
+
+    def relay(self, data: bytes, include_usage: bool) -> bytes:
+        """The bytes to send as they are to a client speaking OpenAI's format.
+
+        A read made only of whole, ordinary chunk events (the usual case) is forwarded
+        untouched, without parsing; a read that holds a partial event, the usage chunk, an
+        error or ``[DONE]`` goes through the event parser. The usage chunk is dropped unless
+        the client asked for it; ``[DONE]`` is left to the gateway.
+        """
+        if self._error is not None:
+            raise self._error
+        if (
+            self._parser.idle
+            and data.endswith(b"\n\n")
+            and b"[DONE]" not in data
+            and b'"error"' not in data
+            and b"\r" not in data
+            and data.count(b'"usage"') == data.count(b'"usage":null')
+        ):
+            if not self._finished and b'"finish_reason":"' in data:
+                self._finished = True
+            self._last = data
+            return data
+        return self._encode(self.feed(data), include_usage)
+
+    def finish_relay(self, include_usage: bool) -> bytes:
+        """Like finish(), for relay()."""
+        return self._encode(self.finish(), include_usage)
+
+    def _encode(self, chunks: list[StreamChunk], include_usage: bool) -> bytes:
+        out = []
+        for chunk in chunks:
+            data = chunk.data  # parsed only when it carries usage
+            if data is not None and data.get("choices") == [] and data.get("usage"):
+                if not include_usage:
+                    continue
+                self.usage_relayed = True
+            out.append(b"data: " + chunk.payload() + b"\n\n")
+        if out:
+            self._last = out[-1]
+        return b"".join(out)
+
+    def last_chunk(self) -> StreamChunk | None:
+        """The last chunk relayed (for the id and model of a usage chunk made afterwards)."""
+        block = self._last.rstrip()
+        if not block:
+            return None
+        payload = block.rsplit(b"\n\n", 1)[-1]
+        if payload.startswith(b"data:"):
+            payload = payload[5:].lstrip()
+        try:
+            data = orjson.loads(payload)
+        except orjson.JSONDecodeError:
+            return None
+        return StreamChunk(data=data) if isinstance(data, dict) else None
 
     def _chunks(self, events: list) -> list[StreamChunk]:  # type: ignore[type-arg]
         out = []

@@ -22,6 +22,11 @@ class SSEParser:
         self._buf = b""
         self._cr = False
 
+    @property
+    def idle(self) -> bool:
+        """Nothing is buffered: the next byte starts a new event."""
+        return not self._buf and not self._cr
+
     def feed(self, chunk: bytes) -> list[SSEEvent]:
         if b"\r" in chunk or self._cr:
             if self._cr and chunk.startswith(b"\n"):
