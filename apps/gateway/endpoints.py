@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 import logging
-import uuid
+import os
+import secrets
 from collections.abc import Awaitable, Callable
 from decimal import Decimal
 
@@ -22,8 +24,23 @@ OPENAI = OpenAIDialect()
 STATUS_CLIENT_CLOSED = 499
 
 
+_ids = itertools.count()
+_id_prefix = secrets.token_hex(8)
+
+
+def _reset_ids() -> None:
+    global _ids, _id_prefix
+    _ids = itertools.count()
+    _id_prefix = secrets.token_hex(8)
+
+
+os.register_at_fork(after_in_child=_reset_ids)
+
+
 def new_request_id() -> str:
-    return "req-" + uuid.uuid4().hex
+    """A unique id: a random per-process prefix and a counter (uuid4 reads the OS random
+    source on every call, a cost the profile showed)."""
+    return f"req-{_id_prefix}{next(_ids):016x}"
 
 
 def token_of(req: Request) -> str | None:

@@ -6,8 +6,7 @@ from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 from urllib.parse import parse_qsl
 
-from django.conf import settings
-
+from apps.core.conf import conf
 from apps.core.errors import InvalidRequest
 
 Scope = MutableMapping[str, Any]
@@ -47,7 +46,7 @@ class Request:
 
     async def read_body(self) -> bytes:
         """The whole body; 400 past GATEWAY_MAX_BODY_BYTES (checked as it arrives)."""
-        limit = settings.GATEWAY_MAX_BODY_BYTES
+        limit = conf.GATEWAY_MAX_BODY_BYTES
         declared = self.headers.get(b"content-length")
         if declared is not None and declared.isdigit() and int(declared) > limit:
             raise InvalidRequest(

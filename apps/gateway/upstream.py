@@ -13,8 +13,8 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
 import aiohttp
-from django.conf import settings
 
+from apps.core.conf import conf
 from apps.core.errors import UpstreamTimeout, UpstreamUnavailable
 from apps.providers.schemas import UpstreamRequest
 
@@ -62,7 +62,7 @@ class UpstreamResponse:
 
 
 def _timeout(total: float, stream: bool) -> aiohttp.ClientTimeout:
-    connect = settings.GATEWAY_CONNECT_TIMEOUT_S
+    connect = conf.GATEWAY_CONNECT_TIMEOUT_S
     if stream:
         # Between chunks rather than for the whole stream.
         return aiohttp.ClientTimeout(total=None, sock_connect=connect, sock_read=total)

@@ -18,6 +18,7 @@ from django.conf import settings
 from django.utils import timezone
 
 from apps.core import changes
+from apps.core.conf import conf
 from apps.core.db import db_task
 from apps.core.errors import AuthenticationError, PermissionDenied
 from apps.core.models import ProxyConfig
@@ -165,15 +166,15 @@ async def authenticate(token: str | None) -> Principal:
         generation = _generation
         masters = _master_digests
         if masters is None or masters[0] < now:
-            masters = (now + settings.GATEWAY_CACHE_TTL_S, await _aload_master())
+            masters = (now + conf.GATEWAY_CACHE_TTL_S, await _aload_master())
             if generation == _generation:
                 _master_digests = masters
         if key_digest in masters[1]:
-            hit = (MASTER, now + settings.GATEWAY_CACHE_TTL_S)
+            hit = (MASTER, now + conf.GATEWAY_CACHE_TTL_S)
         else:
             principal = await _aload_key(key_digest)
-            ttl = settings.GATEWAY_CACHE_TTL_S if principal else _NEGATIVE_TTL_S
-            if len(_cache) >= settings.GATEWAY_KEY_CACHE_SIZE:
+            ttl = conf.GATEWAY_CACHE_TTL_S if principal else _NEGATIVE_TTL_S
+            if len(_cache) >= conf.GATEWAY_KEY_CACHE_SIZE:
                 _cache.clear()
             hit = (principal, now + ttl)
         if generation == _generation:

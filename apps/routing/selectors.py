@@ -19,6 +19,7 @@ from typing import Any
 from django.conf import settings
 
 from apps.core import changes
+from apps.core.conf import conf
 from apps.core.db import db_task
 from apps.core.errors import ModelNotFound
 from apps.core.models import ProxyConfig
@@ -207,7 +208,7 @@ changes.subscribe(changes.TOPIC_CONFIG, clear_cache)
 async def routing_table() -> RoutingTable:
     global _table
     table = _table
-    if table is None or time.monotonic() - table.loaded_at > settings.GATEWAY_CACHE_TTL_S:
+    if table is None or time.monotonic() - table.loaded_at > conf.GATEWAY_CACHE_TTL_S:
         generation = _generation
         table = await _aload_table()
         if generation == _generation:

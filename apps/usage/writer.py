@@ -28,6 +28,7 @@ from django.db import connection, transaction
 from django.db.models import F
 from django.utils.dateparse import parse_datetime
 
+from apps.core.conf import conf
 from apps.core.db import db_task
 from apps.keys.models import VirtualKey
 from apps.teams.models import Team
@@ -181,7 +182,7 @@ class UsageWriter:
             return
         if self._loop is not loop or self._task is None or self._task.done():
             self._start(loop)
-        elif len(self._rows) >= settings.GATEWAY_USAGE_BATCH and self._wake is not None:
+        elif len(self._rows) >= conf.GATEWAY_USAGE_BATCH and self._wake is not None:
             self._wake.set()
 
     @property
