@@ -11,7 +11,8 @@ from django.core.management import CommandError, call_command
 from apps.core.models import ProxyConfig
 from apps.core.secrets import resolve
 from apps.keys import hashing
-from apps.routing.config_io import config_export, config_import
+from apps.routing.config_export import config_export
+from apps.routing.config_io import config_import
 from apps.routing.models import Deployment, ModelGroup
 
 CONFIG = {

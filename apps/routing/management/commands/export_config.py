@@ -6,7 +6,7 @@ from typing import Any
 import yaml
 from django.core.management.base import BaseCommand, CommandParser
 
-from apps.routing.config_io import config_export
+from apps.routing.config_export import config_export
 
 
 class Command(BaseCommand):
