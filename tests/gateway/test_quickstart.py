@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 import signal
 import sqlite3
@@ -159,3 +160,28 @@ def test_serve_with_two_workers(tmp_path: Path):
     assert proc.returncode == 0, output
     assert output.count("Started server process") == 2
     assert len([r for r in _usage_rows(tmp_path) if r[1] == "mock-fast"]) == 20
+
+
+def test_ctrl_c_lets_an_in_flight_stream_finish(tmp_path: Path):
+    proc, url = _start(tmp_path)
+    words = " ".join(f"w{n}" for n in range(60))  # 60 chunks, 20 ms apart: over a second
+    client = openai.OpenAI(base_url=url + "/v1", api_key="sk-1234", max_retries=0)
+    try:
+        stream = client.chat.completions.create(
+            model="mock-gpt", stream=True, messages=[{"role": "user", "content": words}]
+        )
+        pieces = []
+        for chunk in stream:
+            if chunk.choices and chunk.choices[0].delta.content:
+                pieces.append(chunk.choices[0].delta.content)
+                if len(pieces) == 3:
+                    proc.send_signal(signal.SIGINT)  # shut down mid-stream
+        assert "".join(pieces) == words
+        client.close()
+        output = proc.communicate(timeout=30)[0].decode()  # exits on its own, no second signal
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 0, output
+    # The mock counts one token per four characters.
+    assert (200, "mock-gpt", math.ceil(len(words) / 4)) in _usage_rows(tmp_path), output
