@@ -205,6 +205,21 @@ def main() -> int:
             "gateway", python=args.python, db=db, workers=1, cpus=args.server_cpus, log_dir=run_dir
         )
         servers.append(gw)
+        # The --workers gateways start now too, so that every gateway of a run loads the same
+        # code even when the tree changes meanwhile; they idle until their section.
+        wk = []
+        if "workers" not in skip:
+            for n in (1, 2):
+                server = targets.start_gateway(
+                    f"gateway-w{n}",
+                    python=args.python,
+                    db=db,
+                    workers=n,
+                    cpus=None,
+                    log_dir=run_dir,
+                )
+                servers.append(server)
+                wk.append(Target(f"gateway-w{n}", server, key=key))
         main_targets = [Target("upstream", up["upstream"]), Target("gateway", gw, key=key)]
         if with_litellm:
             config = run_dir / "litellm" / "config.yaml"
@@ -248,18 +263,6 @@ def main() -> int:
 
         if "workers" not in skip:
             print("== --workers 1 vs 2, gateway not pinned", flush=True)
-            wk = []
-            for n in (1, 2):
-                server = targets.start_gateway(
-                    f"gateway-w{n}",
-                    python=args.python,
-                    db=db,
-                    workers=n,
-                    cpus=None,
-                    log_dir=run_dir,
-                )
-                servers.append(server)
-                wk.append(Target(f"gateway-w{n}", server, key=key))
             for target in wk:
                 bench.warm(target, warm_s)
             bench.rounds(
