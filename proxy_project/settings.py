@@ -151,5 +151,7 @@ GATEWAY_KEY_CACHE_SIZE = env_int("GATEWAY_KEY_CACHE_SIZE", 100_000)
 GATEWAY_USAGE_BATCH = env_int("GATEWAY_USAGE_BATCH", 500)
 GATEWAY_USAGE_FLUSH_S = env_float("GATEWAY_USAGE_FLUSH_S", 0.5)
 GATEWAY_USAGE_MAX_BUFFER = env_int("GATEWAY_USAGE_MAX_BUFFER", 1_000_000)
+# Longest time the request loop may wait for the GIL held by a writer or loader thread.
+GATEWAY_SWITCH_INTERVAL_S = env_float("GATEWAY_SWITCH_INTERVAL_S", 0.001)
 # Global default for dropping parameters a provider does not accept (litellm_settings.drop_params).
 GATEWAY_DROP_PARAMS = env_bool("GATEWAY_DROP_PARAMS", False)

@@ -3,14 +3,17 @@ Django request, no middleware, no thread hop); every other path goes to Django."
 
 from __future__ import annotations
 
+import gc
 import logging
 import re
+import sys
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 import orjson
 
 from apps.core.changes import ChangeWatcher
+from apps.core.conf import conf
 from apps.core.errors import MethodNotAllowed, NotFound
 from apps.gateway import info
 from apps.gateway.endpoints import model_in_path_handler, openai_handler
@@ -89,8 +92,7 @@ class GatewayApp:
             await self.django_app(scope, receive, send)
             return
         if not self._started:
-            self._started = True
-            self.watcher.start()
+            self._start()
         path: str = scope["path"]
         methods = ROUTES.get(path)
         if methods is None and len(path) > 1 and path.endswith("/"):
@@ -122,13 +124,25 @@ class GatewayApp:
         while True:
             message = await receive()
             if message["type"] == "lifespan.startup":
-                self._started = True
-                self.watcher.start()
+                self._start()
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
                 await self.shutdown()
                 await send({"type": "lifespan.shutdown.complete"})
                 return
+
+    def _start(self) -> None:
+        """Once per process, on the event loop: background watchers and runtime tuning.
+
+        The usage writer and cache loads run in threads; with Python's default 5 ms GIL switch
+        interval a request could wait that long behind a batch insert, which is what the p99
+        latency showed. Objects alive at start-up (modules, settings, tables) are frozen out
+        of the cyclic collector, so full collections stay short.
+        """
+        self._started = True
+        self.watcher.start()
+        sys.setswitchinterval(conf.GATEWAY_SWITCH_INTERVAL_S)
+        gc.freeze()
 
     async def shutdown(self) -> None:
         """Write every pending usage row, close upstream connections, stop watchers."""
