@@ -35,6 +35,7 @@ class Bench:
     our_pids: list[int] = field(default_factory=list)
     database: str = ""
     last_worker_cpu: list[float] = field(default_factory=list)
+    last_machine_busy: float = 0.0
     rows: list[dict[str, Any]] = field(default_factory=list)
     # Requests the gateways completed, and how many more may have been in flight at the end of
     # a run (one per connection): the usage-row check allows for the latter.
@@ -83,9 +84,12 @@ class Bench:
         self.last_worker_cpu = [
             round(procs.cpu_seconds(pid) - start, 2) for pid, start in by_worker0.items()
         ]
-        others = (procs.machine_busy_seconds() - busy0) - (self._ours() - ours0)
+        busy = procs.machine_busy_seconds() - busy0
+        others = busy - (self._ours() - ours0)
+        elapsed = time.monotonic() - t0
+        self.last_machine_busy = busy / elapsed
         self._count(target, result, connections)
-        return result, cpu, max(0.0, others / (time.monotonic() - t0))
+        return result, cpu, max(0.0, others / elapsed)
 
     def measure(
         self,
@@ -110,7 +114,7 @@ class Bench:
                 model=model or target.model,
             )
             if best is None or outcome[2] < best[2]:
-                best, worker_cpu = outcome, self.last_worker_cpu
+                best, worker_cpu, busy = outcome, self.last_worker_cpu, self.last_machine_busy
             if best[2] <= self.max_noise:
                 break
             if attempt < self.retries:
@@ -133,6 +137,8 @@ class Bench:
             "other_load_cores": round(noise, 2),
             "attempts": attempt + 1,
             "cpu_s_by_worker": worker_cpu,
+            # All CPUs, everything included: how close the machine itself was to saturation.
+            "machine_busy_cores": round(busy, 2),
         }
         self.rows.append(row)
         errors = f" errors={result.errors}" if result.error_count else ""
