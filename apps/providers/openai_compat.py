@@ -170,7 +170,27 @@ class OpenAIStreamDecoder:
                 self._finished = True
             self._last = data
             return data
+        cut = self._plain_prefix(data)
+        if cut:
+            # Whole ordinary events first, as bytes; only the tail (usage, [DONE]) is parsed.
+            head = data[:cut]
+            if not self._finished and b'"finish_reason":"' in head:
+                self._finished = True
+            self._last = head
+            return head + self._encode(self.feed(data[cut:]), include_usage)
         return self._encode(self.feed(data), include_usage)
+
+    def _plain_prefix(self, data: bytes) -> int:
+        """Length of the leading run of whole ordinary events in ``data`` (0 when unsure)."""
+        if not self._parser.idle or b'"error"' in data or b"\r" in data:
+            return 0
+        if data.count(b'"usage"') != data.count(b'"usage":null') + data.count(b'"usage":{'):
+            return 0
+        marks = [i for i in (data.find(b'"usage":{'), data.find(b"data: [DONE]")) if i >= 0]
+        if not marks:
+            return 0
+        boundary = data.rfind(b"\n\n", 0, min(marks))
+        return boundary + 2 if boundary >= 0 else 0
 
     def finish_relay(self, include_usage: bool) -> bytes:
         """Like finish(), for relay()."""
