@@ -7,6 +7,7 @@ https://cloud.google.com/vertex-ai/generative-ai/docs/model-reference/inference 
 
 from __future__ import annotations
 
+import abc
 from collections.abc import Mapping
 from typing import ClassVar
 
@@ -29,22 +30,24 @@ from apps.providers.schemas import (
 _STREAM = "streamGenerateContent?alt=sse"
 
 
-class _GoogleProvider(BaseProvider):
+class _GoogleProvider(BaseProvider, abc.ABC):
+    """What Gemini and Vertex AI share; each supplies its URLs, auth and embeddings shape."""
+
     ops = frozenset({Op.CHAT, Op.EMBEDDINGS})
     chat_params: ClassVar[frozenset[str] | None] = CHAT_PARAMS
     embeddings_method: ClassVar[str] = ""
 
-    def url(self, target: Target, method: str) -> str:
-        raise NotImplementedError
+    @abc.abstractmethod
+    def url(self, target: Target, method: str) -> str: ...
 
-    def auth_headers(self, target: Target) -> dict[str, str]:
-        raise NotImplementedError
+    @abc.abstractmethod
+    def auth_headers(self, target: Target) -> dict[str, str]: ...
 
-    def embeddings_payload(self, body: JSONDict, target: Target) -> JSONDict:
-        raise NotImplementedError
+    @abc.abstractmethod
+    def embeddings_payload(self, body: JSONDict, target: Target) -> JSONDict: ...
 
-    def parse_embeddings(self, data: JSONDict, body: JSONDict, target: Target) -> Result:
-        raise NotImplementedError
+    @abc.abstractmethod
+    def parse_embeddings(self, data: JSONDict, body: JSONDict, target: Target) -> Result: ...
 
     @staticmethod
     def model_name(target: Target) -> str:
