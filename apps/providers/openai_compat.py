@@ -101,6 +101,12 @@ class OpenAICompatibleProvider(BaseProvider):
         return error_from_openai_body(self.name, status, body, headers)
 
 
+def _has_usage(data: bytes, end: int) -> bool:
+    """Whether ``data[:end]`` holds a usage object (not ``"usage":null``, which every chunk of
+    a stream carries when usage is requested)."""
+    return data.count(b'"usage"', 0, end) != data.count(b'"usage":null', 0, end)
+
+
 class OpenAIStreamDecoder:
     """Relays OpenAI chunks as bytes; parses only the chunks that carry usage or an error."""
 
@@ -148,49 +154,62 @@ class OpenAIStreamDecoder:
             )
         return chunks
 
+    @property
+    def done(self) -> bool:
+        """The upstream sent ``[DONE]``: nothing after it is relayed."""
+        return self._done
+
     def relay(self, data: bytes, include_usage: bool) -> bytes:
         """The bytes to send as they are to a client speaking OpenAI's format.
 
-        A read made only of whole, ordinary chunk events (the usual case) is forwarded
-        untouched, without parsing; a read that holds a partial event, the usage chunk, an
-        error or ``[DONE]`` goes through the event parser. The usage chunk is dropped unless
-        the client asked for it; ``[DONE]`` is left to the gateway.
+        The leading run of whole, ordinary chunk events in a read (usually all of it) is
+        forwarded untouched, without parsing; what follows it (the usage chunk, ``[DONE]``, a
+        partial event) goes through the event parser. A read that holds an error, a carriage
+        return, or a usage object before its tail, or that continues a partial event, is parsed
+        whole. The usage chunk is dropped unless the client asked for it; ``[DONE]`` is left to
+        the gateway. Each check is one pass of a C search over the read: this runs for every
+        read of every stream.
         """
         if self._error is not None:
             raise self._error
-        if (
-            self._parser.idle
-            and data.endswith(b"\n\n")
-            and b"[DONE]" not in data
-            and b'"error"' not in data
-            and b"\r" not in data
-            and data.count(b'"usage"') == data.count(b'"usage":null')
-        ):
-            if not self._finished and b'"finish_reason":"' in data:
-                self._finished = True
-            self._last = data
+        if not self._parser.idle or b"\r" in data or b'"error"' in data:
+            return self._encode(self.feed(data), include_usage)
+        cut = self._ordinary_prefix(data)
+        if not cut:
+            return self._encode(self.feed(data), include_usage)
+        head = data if cut == len(data) else data[:cut]
+        # A finish_reason sits in the last chunks of a stream, where rfind starts looking.
+        if not self._finished and head.rfind(b'"finish_reason":"') >= 0:
+            self._finished = True
+        self._last = head
+        if cut == len(data):
             return data
-        cut = self._plain_prefix(data)
-        if cut:
-            # Whole ordinary events first, as bytes; only the tail (usage, [DONE]) is parsed.
-            head = data[:cut]
-            if not self._finished and b'"finish_reason":"' in head:
-                self._finished = True
-            self._last = head
-            return head + self._encode(self.feed(data[cut:]), include_usage)
-        return self._encode(self.feed(data), include_usage)
+        return head + self._encode(self.feed(data[cut:]), include_usage)
 
-    def _plain_prefix(self, data: bytes) -> int:
-        """Length of the leading run of whole ordinary events in ``data`` (0 when unsure)."""
-        if not self._parser.idle or b'"error"' in data or b"\r" in data:
+    def _ordinary_prefix(self, data: bytes) -> int:
+        """Length of the leading run of whole ordinary events in ``data`` (0 when unsure).
+
+        Walks back from the end over the events that need parsing (a usage object,
+        ``[DONE]``, a partial event), then checks that none is left in the run before them.
+        """
+        end = len(data)
+        if not data.endswith(b"\n\n"):
+            end = data.rfind(b"\n\n") + 2
+            if end <= 1:
+                return 0
+        while end > 0:
+            boundary = data.rfind(b"\n\n", 0, end - 2)
+            start = boundary + 2 if boundary >= 0 else 0
+            event = data[start:end]
+            if b"[DONE]" in event or _has_usage(event, len(event)):
+                end = start
+            else:
+                break
+        if not end:
             return 0
-        if data.count(b'"usage"') != data.count(b'"usage":null') + data.count(b'"usage":{'):
+        if data.find(b"[DONE]", 0, end) >= 0 or _has_usage(data, end):
             return 0
-        marks = [i for i in (data.find(b'"usage":{'), data.find(b"data: [DONE]")) if i >= 0]
-        if not marks:
-            return 0
-        boundary = data.rfind(b"\n\n", 0, min(marks))
-        return boundary + 2 if boundary >= 0 else 0
+        return end
 
     def finish_relay(self, include_usage: bool) -> bytes:
         """Like finish(), for relay()."""

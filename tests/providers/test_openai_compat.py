@@ -70,6 +70,55 @@ def test_relay_forwards_whole_ordinary_reads_untouched():
     assert decoder.relay(block, False) is block
 
 
+class SpyDecoder(OpenAIStreamDecoder):
+    """Records what goes through the event parser."""
+
+    def __init__(self) -> None:
+        super().__init__("openai")
+        self.fed: list[bytes] = []
+
+    def feed(self, data: bytes):  # type: ignore[no-untyped-def]
+        self.fed.append(data)
+        return super().feed(data)
+
+
+def test_relay_parses_only_the_tail_of_a_read_that_ends_the_stream():
+    decoder = SpyDecoder()
+    out = decoder.relay(STREAM, True)
+    assert out == content("Hé") + content("llo ✓") + STOP + USAGE
+    assert decoder.fed == [USAGE + DONE]
+    assert decoder.done and decoder.usage is not None and decoder.usage.total_tokens == 10
+
+
+def test_relay_forwards_whole_events_and_keeps_a_partial_one_for_the_next_read():
+    decoder = SpyDecoder()
+    half = len(content("b")) // 2
+    first = content("a") + content("b")[:half]
+    assert decoder.relay(first, False) == content("a")
+    assert decoder.fed == [content("b")[:half]]
+    assert decoder.relay(content("b")[half:] + STOP + DONE, False) == content("b") + STOP
+    assert decoder.done and decoder.finish_relay(False) == b""
+
+
+def test_usage_in_every_chunk_is_parsed_and_the_last_one_wins():
+    """Some OpenAI-compatible servers report running usage in every chunk."""
+    running = [
+        event({**BASE, "choices": [{"index": 0, "delta": {"content": w}}], "usage": u})
+        for w, u in (
+            ("a", {"prompt_tokens": 4, "completion_tokens": 1, "total_tokens": 5}),
+            ("b", {"prompt_tokens": 4, "completion_tokens": 2, "total_tokens": 6}),
+        )
+    ]
+    out, decoder = relay_all([b"".join(running) + STOP + DONE], False)
+    assert out == b"".join(running) + STOP
+    assert decoder.usage is not None and decoder.usage.completion_tokens == 2
+
+
+def test_done_in_the_middle_of_a_read_ends_the_relay():
+    out, decoder = relay_all([content("a") + DONE + content("late")], False)
+    assert out == content("a") and decoder.done
+
+
 @pytest.mark.parametrize("size", [1, 5, 1000])
 def test_feed_parses_only_usage_and_keeps_raw_chunks(size):
     decoder = OpenAIStreamDecoder("openai")
