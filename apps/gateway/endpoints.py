@@ -53,12 +53,18 @@ def token_of(req: Request) -> str | None:
     )
 
 
-async def _watch_disconnect(receive: Receive, task: asyncio.Task[object]) -> None:
-    """Cancel the request's task when the client goes away, so the upstream call stops too."""
+async def _watch_disconnect(call: Call, receive: Receive, task: asyncio.Task[object]) -> None:
+    """Cancel the request's task when the client goes away, so the upstream call stops too.
+
+    The server also reports ``http.disconnect`` once the response is complete; by then the
+    client has everything and what the call still does (reading the rest of an upstream body
+    for connection reuse) must not be cut short.
+    """
     while True:
         message = await receive()
         if message["type"] == "http.disconnect":
-            task.cancel()
+            if not call.body_done:
+                task.cancel()
             return
 
 
@@ -84,7 +90,9 @@ async def serve_call(
             call.request = parse(body)
             task = asyncio.current_task()
             assert task is not None
-            watcher = asyncio.get_running_loop().create_task(_watch_disconnect(req.receive, task))
+            watcher = asyncio.get_running_loop().create_task(
+                _watch_disconnect(call, req.receive, task)
+            )
             if call.request.stream and stream_ok:
                 await pipeline.stream(call, send, [])
             else:

@@ -69,13 +69,13 @@ class Call:
     """One client request on its way through the gateway."""
 
     __slots__ = (
+        "body_done",
         "call_type",
         "candidate",
         "dialect",
         "error",
         "group_name",
         "headers_sent",
-        "native_done",
         "principal",
         "request",
         "request_id",
@@ -109,7 +109,8 @@ class Call:
         self.error: GatewayError | None = None
         self.ttft_ms: int | None = None
         self.headers_sent = False
-        self.native_done = False
+        # The response's last byte went to the client (nothing may be sent after it).
+        self.body_done = False
 
     def elapsed_ms(self) -> int:
         return int((time.perf_counter() - self.t0) * 1000)
@@ -289,8 +290,8 @@ async def stream(call: Call, send: Send, extra_headers: list[tuple[bytes, bytes]
         if scanner.error is not None:
             call.error = scanner.error
             call.status = scanner.error.http_status
+        call.body_done = True
         await send({"type": "http.response.body", "body": tail})
-        call.native_done = True
 
     async def send_bytes(data: bytes) -> None:
         if not call.headers_sent:
@@ -300,13 +301,31 @@ async def stream(call: Call, send: Send, extra_headers: list[tuple[bytes, bytes]
 
     async def relay_openai(decoder: Any, up: upstream.UpstreamStream) -> None:
         """OpenAI format in and out: upstream bytes go out as they are, parsed only where a
-        read holds the usage chunk, an error or the end (the hot streaming path)."""
+        read holds the usage chunk, an error or the end (the hot streaming path).
+
+        The read that brings ``[DONE]`` goes out with the gateway's own end of the stream in
+        one final message (one write instead of two); the rest of the upstream body (usually
+        nothing but the chunked terminator) is read afterwards so its connection is reused.
+        """
         include_usage = request.include_usage
         async for data in up.chunks():
-            await send_bytes(decoder.relay(data, include_usage))
+            out = decoder.relay(data, include_usage)
+            if decoder.done:
+                await end_relay(decoder, out + decoder.finish_relay(include_usage))
+                await up.drain()
+                return
+            await send_bytes(out)
         await send_bytes(decoder.finish_relay(include_usage))
         call.usage = decoder.usage
         encoder.relayed(decoder.usage_relayed, decoder.last_chunk)
+
+    async def end_relay(decoder: Any, out: bytes) -> None:
+        call.usage = decoder.usage
+        encoder.relayed(decoder.usage_relayed, decoder.last_chunk)
+        if not call.headers_sent:
+            await start()
+        call.body_done = True
+        await send({"type": "http.response.body", "body": out + encoder.finish(call.usage)})
 
     relays_bytes = getattr(encoder, "relays_openai_bytes", False)
 
@@ -352,7 +371,7 @@ async def stream(call: Call, send: Send, extra_headers: list[tuple[bytes, bytes]
         await send({"type": "http.response.body", "body": encoder.error(err), "more_body": True})
         await send({"type": "http.response.body", "body": b""})
         return
-    if call.native_done:
+    if call.body_done:
         return
     if not call.headers_sent:
         await start()

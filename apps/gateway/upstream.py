@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import aiohttp
 
 from apps.core.conf import conf
-from apps.core.errors import UpstreamTimeout, UpstreamUnavailable
+from apps.core.errors import UpstreamError, UpstreamTimeout, UpstreamUnavailable
 from apps.providers.schemas import UpstreamRequest
 
 logger = logging.getLogger(__name__)
@@ -122,6 +122,14 @@ class UpstreamStream:
             return body
         except (TimeoutError, aiohttp.ClientError) as exc:
             raise transport_error(exc, self._provider, self._url) from None
+
+    async def drain(self) -> None:
+        """Read what is left of a body whose answer is complete (usually only the chunked
+        terminator, already buffered), so the connection goes back to the pool. A failure
+        here costs only the connection: the client already has everything."""
+        with contextlib.suppress(UpstreamError):
+            async for _ in self.chunks():
+                pass
 
     async def chunks(self) -> AsyncIterator[bytes]:
         content = self._resp.content
