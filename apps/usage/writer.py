@@ -13,6 +13,7 @@ import asyncio
 import atexit
 import contextlib
 import logging
+import operator
 import os
 import time
 import uuid
@@ -54,23 +55,29 @@ _FIELDS = [f.attname for f in UsageLog._meta.concrete_fields if not f.primary_ke
 def _copy_rows(rows: list[Row]) -> None:
     """PostgreSQL: one COPY for the batch, several times cheaper in CPU than an ORM insert,
     which matters because the flush thread shares the GIL with the request loop."""
-    from psycopg.types.json import Jsonb
-
     table = connection.ops.quote_name(UsageLog._meta.db_table)
     columns = ", ".join(connection.ops.quote_name(c) for c in _COLUMNS)
     raw = connection.connection
     assert raw is not None
     with raw.cursor() as cursor, cursor.copy(f"COPY {table} ({columns}) FROM STDIN") as copy:
         for row in rows:
-            copy.write_row(
-                [
-                    Jsonb(row.get(f) or {}) if f == "metadata" else row.get(f, _DEFAULTS[f])
-                    for f in _FIELDS
-                ]
-            )
+            copy.write_row(_copy_values(row))
+
+
+def _copy_values(row: Row) -> list[Any]:
+    """A row's values in column order. ``metadata`` goes as JSON text, which the server
+    parses for the jsonb column: orjson here costs a fraction of psycopg's Jsonb dumper."""
+    try:
+        values = list(_ROW_VALUES(row))
+    except KeyError:  # a row spooled by an older version may lack newer fields
+        values = [row.get(f, _DEFAULTS[f]) for f in _FIELDS]
+    values[_METADATA] = orjson.dumps(values[_METADATA] or {}).decode()
+    return values
 
 
 _DEFAULTS = {f.attname: f.get_default() for f in UsageLog._meta.concrete_fields}
+_ROW_VALUES = operator.itemgetter(*_FIELDS)
+_METADATA = _FIELDS.index("metadata")
 
 
 def _add_spend(model: type[VirtualKey] | type[Team], amounts: dict[int, Decimal]) -> None:

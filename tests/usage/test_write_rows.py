@@ -66,3 +66,21 @@ def test_a_bad_row_fails_the_whole_batch():
     with pytest.raises(Exception):  # noqa: B017 - the database's own error type
         write_rows([_row(None, None, "0.1"), bad])
     assert UsageLog.objects.count() == 0
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_complete_row_keeps_every_value_through_copy():
+    """Rows as the gateway queues them (every field present) take the fast path; metadata
+    with characters that COPY's text format escapes comes back intact."""
+    from apps.usage.writer import _FIELDS
+
+    metadata = {"tab": "a\tb", "nl": "c\nd", "bs": "e\\f", "uni": "é ✓", "n": [1, None]}
+    row = _row(None, None, "0.125", metadata=metadata)
+    fields = {f.attname: f.get_default() for f in UsageLog._meta.concrete_fields}
+    complete = {name: row.get(name, fields[name]) for name in _FIELDS}
+    complete["error_message"] = "quote ' and \\N and \t"
+    write_rows([complete])
+    saved = UsageLog.objects.get()
+    assert saved.metadata == metadata
+    assert saved.error_message == "quote ' and \\N and \t"
+    assert saved.cost == Decimal("0.125") and saved.latency_ms == 12
