@@ -79,6 +79,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--no-pin", action="store_true", help="do not pin processes to CPUs")
     p.add_argument("--server-cpus", default="0", help="CPUs of the gateway and LiteLLM (0)")
     p.add_argument("--client-cpus", default="1", help="CPUs of wrk and the fake upstreams (1)")
+    p.add_argument(
+        "--worker-core-share",
+        type=float,
+        default=0.4,
+        help="share of a core each worker gets in the capped --workers comparison (0.4)",
+    )
     args = p.parse_args(argv)
     if args.smoke:
         args.duration, args.rounds, args.no_litellm, args.retries = 2.0, 1, True, 0
@@ -271,6 +277,7 @@ def main() -> int:
                 {"ns-c32": SCENARIOS["ns-c32"], "st-c32": SCENARIOS["st-c32"]},
                 args.rounds,
             )
+            capped_workers(bench, wk, args)
             for target in wk:
                 target.server.stop()
 
@@ -288,6 +295,52 @@ def main() -> int:
     return finish(out, bench, run_dir, stamp)
 
 
+def capped_workers(bench: Bench, wk: list[Target], args: argparse.Namespace) -> None:
+    """``--workers 1`` against ``--workers 2`` with each worker capped at the same share of a
+    core: what two cores would show, on a machine whose second core the load generator and
+    the upstream need."""
+    reason = procs.CoreCaps.unavailable()
+    if reason:
+        print(f"== capped --workers comparison skipped: {reason}", flush=True)
+        return
+    share = args.worker_core_share
+    print(f"== --workers 1 vs 2, each worker capped at {share:g} of a core", flush=True)
+    caps = procs.CoreCaps(share)
+    try:
+        for target in wk:
+            for pid in procs.worker_pids(target.server):
+                caps.cap(pid)
+        bench.rounds(
+            "workers-capped",
+            wk,
+            {"ns-c32": SCENARIOS["ns-c32"], "st-c32": SCENARIOS["st-c32"]},
+            args.rounds,
+        )
+    finally:
+        caps.release()
+
+
+def scaling(rows: list[dict[str, Any]], section: str) -> dict[str, float]:
+    """Throughput of 2 workers over 1, non-stream and stream, and how evenly the 2 workers
+    shared the work (the smaller worker's share of the CPU, 0.5 when even)."""
+    out: dict[str, float] = {}
+    for scenario, name in (("ns-c32", "non-stream"), ("st-c32", "stream")):
+        w1 = report.summary(rows, section, "gateway-w1", scenario) or {}
+        w2 = report.summary(rows, section, "gateway-w2", scenario) or {}
+        if w1.get("rps") and w2.get("rps"):
+            out[name] = round(w2["rps"] / w1["rps"], 2)
+        # The two busiest children are the workers (uvicorn's supervisor also has a
+        # multiprocessing resource tracker, idle).
+        busiest = [
+            sorted(r.get("cpu_s_by_worker") or [])[-2:]
+            for r in report.pick(rows, section, "gateway-w2", scenario)
+        ]
+        shares = [min(pair) / sum(pair) for pair in busiest if len(pair) == 2 and sum(pair) > 0]
+        if shares:
+            out[f"{name} smaller worker's CPU share"] = round(min(shares), 2)
+    return out
+
+
 def finish(out: dict[str, Any], bench: Bench, run_dir: Path, stamp: str) -> int:
     rows = bench.rows
     names = ["upstream", "gateway", "litellm"]
@@ -303,11 +356,13 @@ def finish(out: dict[str, Any], bench: Bench, run_dir: Path, stamp: str) -> int:
     if any(r["section"] == "workers" for r in rows):
         print("\n== gateway --workers 1 vs 2 (not pinned; RSS is the whole process tree)")
         print(report.throughput_table(rows, "workers", ["gateway-w1", "gateway-w2"], 32))
-        w1 = report.summary(rows, "workers", "gateway-w1", "ns-c32") or {}
-        w2 = report.summary(rows, "workers", "gateway-w2", "ns-c32") or {}
-        if w1.get("rps") and w2.get("rps"):
-            out["workers_scaling"] = round(w2["rps"] / w1["rps"], 2)
-            print(f"scaling 2 workers / 1 worker, non-stream: {out['workers_scaling']}x")
+        out["workers_scaling"] = scaling(rows, "workers")
+        print(f"2 workers / 1 worker: {out['workers_scaling']}")
+    if any(r["section"] == "workers-capped" for r in rows):
+        print("\n== gateway --workers 1 vs 2, each worker capped at the same share of a core")
+        print(report.throughput_table(rows, "workers-capped", ["gateway-w1", "gateway-w2"], 32))
+        out["workers_capped_scaling"] = scaling(rows, "workers-capped")
+        print(f"2 workers / 1 worker: {out['workers_capped_scaling']}")
     out["ratios"] = report.ratios(rows, "instant")
     if any(r["target"] == "litellm" for r in rows):
         print("\n== gateway vs LiteLLM")
@@ -320,7 +375,9 @@ def finish(out: dict[str, Any], bench: Bench, run_dir: Path, stamp: str) -> int:
         for scenario in {r["scenario"] for r in rows}
         if (s := report.summary(rows, section, target, scenario)) is not None
     }
-    checks = report.target_checks(rows, "instant", out.get("soak"))
+    checks = report.target_checks(
+        rows, "instant", out.get("soak"), out.get("ttfb"), out.get("workers_capped_scaling")
+    )
     out["checks"] = [
         dict(zip(("target", "measured", "wanted", "met"), c, strict=True)) for c in checks
     ]

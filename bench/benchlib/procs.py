@@ -190,3 +190,62 @@ def database_backends_cpu_seconds(database: str) -> float:
         fields = stat[stat.rindex(")") + 2 :].split()
         total += int(fields[11]) + int(fields[12])
     return total / CLK_TCK
+
+
+CPU_CGROUP = Path("/sys/fs/cgroup/cpu")
+
+
+class CoreCaps:
+    """Puts processes each in a cgroup of its own, limited to ``share`` of one core (cgroup
+    v1 CFS bandwidth control). On a machine with too few cores to give every worker, the load
+    generator and the upstream a core each, N capped workers stand in for N small cores: the
+    load generator and the upstream keep the rest of the machine, and a gateway whose workers
+    share nothing scales with N. Needs root and the v1 ``cpu`` controller."""
+
+    def __init__(self, share: float, period_us: int = 10_000) -> None:
+        self.share = share
+        self.period_us = period_us
+        self.groups: list[Path] = []
+
+    @staticmethod
+    def unavailable() -> str | None:
+        """Why caps cannot be set here, or None."""
+        if not (CPU_CGROUP / "cpu.cfs_quota_us").exists():
+            return f"no cgroup v1 cpu controller at {CPU_CGROUP}"
+        if not os.access(CPU_CGROUP / "cgroup.procs", os.W_OK):
+            return f"{CPU_CGROUP} is not writable (not root?)"
+        return None
+
+    def cap(self, pid: int) -> None:
+        group = CPU_CGROUP / f"gateway-bench-{os.getpid()}-{pid}"
+        group.mkdir(exist_ok=True)
+        (group / "cpu.cfs_period_us").write_text(str(self.period_us))
+        (group / "cpu.cfs_quota_us").write_text(str(int(self.share * self.period_us)))
+        (group / "cgroup.procs").write_text(str(pid))  # moves every thread of the process
+        self.groups.append(group)
+
+    def release(self) -> None:
+        for group in self.groups:
+            try:
+                pids = (group / "cgroup.procs").read_text().split()
+            except OSError:
+                continue
+            for pid in pids:
+                with contextlib.suppress(OSError):  # the process is gone
+                    (CPU_CGROUP / "cgroup.procs").write_text(pid)
+            with contextlib.suppress(OSError):
+                group.rmdir()
+        self.groups = []
+
+    def throttled_s(self) -> float:
+        """Seconds the capped processes were held back by their quota, in all."""
+        total = 0
+        for group in self.groups:
+            try:
+                for line in (group / "cpu.stat").read_text().splitlines():
+                    name, _, value = line.partition(" ")
+                    if name == "throttled_time":
+                        total += int(value)
+            except OSError:
+                continue
+        return total / 1e9

@@ -15,6 +15,8 @@ TARGET_STREAMS = 1500.0
 TARGET_VS_LITELLM = 20.0
 TARGET_CPU_MS = 0.5
 TARGET_RSS_MIB = 150.0
+# "Near-linear" read as at least 90 % of linear: 2 workers give 1.8x one worker.
+TARGET_SCALING = 1.8
 
 
 def _median(values: list[float]) -> float | None:
@@ -179,7 +181,11 @@ def ratios(rows: list[Row], section: str) -> dict[str, float | None]:
 
 
 def target_checks(
-    rows: list[Row], section: str, soak: Row | None
+    rows: list[Row],
+    section: str,
+    soak: Row | None,
+    ttfb: Row | None = None,
+    capped_scaling: dict[str, float] | None = None,
 ) -> list[tuple[str, str, str, bool]]:
     """(target, measured, wanted, met) for the gateway."""
     out: list[tuple[str, str, str, bool]] = []
@@ -210,6 +216,11 @@ def target_checks(
     check("RSS after load", rss, TARGET_RSS_MIB, False, "MiB")
     if soak is not None:
         check("RSS growth over the soak", soak.get("growth_mib"), 10.0, False, "MiB")
+    gateway_ttfb = (ttfb or {}).get("gateway") or {}
+    check("added time to first byte", gateway_ttfb.get("added_ttfb_p50_ms"), 1.0, False, "ms")
+    for name in ("non-stream", "stream"):
+        value = (capped_scaling or {}).get(name)
+        check(f"2 workers / 1, capped, {name}", value, TARGET_SCALING, True, "x")
     return out
 
 
