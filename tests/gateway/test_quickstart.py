@@ -155,11 +155,75 @@ def test_serve_with_two_workers(tmp_path: Path):
                 model="mock-fast", messages=[{"role": "user", "content": f"n{n}"}]
             )
             assert reply.choices[0].message.content == f"n{n}"
+        served_by = _workers_of_connections_opened_at_once(url, 16)
+        # A worker that dies is replaced, and the new one takes its share of connections.
+        first = _worker_pids(proc.pid)
+        assert len(first) == 2, first
+        os.kill(first[0], signal.SIGKILL)
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                now = set(_workers_of_connections_opened_at_once(url, 16))
+            except ConnectionError:
+                # Connections queued on the dying worker's socket are reset with it.
+                now = set()
+            if len(now) == 2 and now - set(served_by):
+                break
+            assert time.monotonic() < deadline, f"worker not replaced: {now}"
+            time.sleep(0.2)
+        assert len(_worker_pids(proc.pid)) == 2
     finally:
         output = _stop(proc)
     assert proc.returncode == 0, output
-    assert output.count("Started server process") == 2
-    assert len([r for r in _usage_rows(tmp_path) if r[1] == "mock-fast"]) == 20
+    assert output.count("Started server process") == 3, output  # two, then the replacement
+    # 16 connections opened in a burst reach both workers (uvicorn's shared socket would
+    # let the first worker to wake accept most of them); each connection's requests stay on
+    # its worker.
+    assert len(set(served_by)) == 2, served_by
+    # Every request that was answered left its row (the killed worker's queued rows may be
+    # lost with it: SIGKILL leaves no time to write or spool them).
+    assert len([r for r in _usage_rows(tmp_path) if r[1] == "mock-fast"]) >= 20
+
+
+def _worker_pids(parent: int) -> list[int]:
+    """Live worker processes of ``serve`` (spawned children of the supervisor)."""
+    pids = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+            cmdline = (entry / "cmdline").read_bytes()
+        except OSError:
+            continue
+        fields = stat[stat.rindex(")") + 2 :].split()
+        if int(fields[1]) == parent and fields[0] != "Z" and b"spawn_main" in cmdline:
+            pids.append(int(entry.name))
+    return sorted(pids)
+
+
+def _workers_of_connections_opened_at_once(url: str, n: int) -> list[str]:
+    """Which worker served each of ``n`` connections opened together: request ids start with
+    a random per-process prefix (``req-`` + 16 hex digits)."""
+    import http.client
+    import json
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    connections = [http.client.HTTPConnection(parts.hostname, parts.port) for _ in range(n)]
+    for conn in connections:
+        conn.connect()
+    body = json.dumps({"model": "mock-fast", "messages": [{"role": "user", "content": "hi"}]})
+    headers = {"Authorization": "Bearer sk-1234", "Content-Type": "application/json"}
+    prefixes = []
+    for conn in connections:
+        conn.request("POST", "/v1/chat/completions", body=body, headers=headers)
+        response = conn.getresponse()
+        response.read()
+        assert response.status == 200
+        prefixes.append(response.getheader("x-request-id", "")[:20])
+        conn.close()
+    return prefixes
 
 
 def test_ctrl_c_lets_an_in_flight_stream_finish(tmp_path: Path):

@@ -1,7 +1,8 @@
 """``manage.py serve``: migrate, import a config, and serve the ASGI app.
 
-uvicorn (uvloop + httptools) by default; ``--workers N`` runs N processes on one shared socket
-under uvicorn's supervisor. daphne is supported with one process. Ctrl-C (SIGINT) or SIGTERM
+uvicorn (uvloop + httptools) by default; ``--workers N`` runs N processes, each on its own
+SO_REUSEPORT socket (see ``apps.gateway.workers``; uvicorn's shared-socket supervisor where the
+platform has no SO_REUSEPORT). daphne is supported with one process. Ctrl-C (SIGINT) or SIGTERM
 stops accepting connections and lets in-flight requests finish (up to --graceful-timeout
 seconds); pending usage rows are written (or spooled to disk) before exit.
 """
@@ -69,19 +70,24 @@ class Command(BaseCommand):
     def _uvicorn(self, opts: dict[str, Any]) -> None:
         import uvicorn
 
-        uvicorn.run(
-            APP,
-            host=opts["host"],
-            port=opts["port"],
-            workers=opts["workers"],
-            loop="uvloop",
-            http="httptools",
-            lifespan="on",
-            log_level=opts["log_level"],
-            access_log=False,
-            timeout_graceful_shutdown=opts["graceful_timeout"],
-            timeout_keep_alive=75,
-        )
+        from apps.gateway.workers import Supervisor, reuse_port_supported
+
+        options: dict[str, Any] = {
+            "loop": "uvloop",
+            "http": "httptools",
+            "lifespan": "on",
+            "log_level": opts["log_level"],
+            "access_log": False,
+            "timeout_graceful_shutdown": opts["graceful_timeout"],
+            "timeout_keep_alive": 75,
+        }
+        if opts["workers"] > 1 and reuse_port_supported():
+            supervisor = Supervisor(APP, opts["host"], opts["port"], opts["workers"], options)
+            code = supervisor.run()
+            if code:
+                raise CommandError("a worker did not stop cleanly")
+            return
+        uvicorn.run(APP, host=opts["host"], port=opts["port"], workers=opts["workers"], **options)
 
     def _daphne(self, opts: dict[str, Any]) -> None:
         if opts["workers"] != 1:
