@@ -67,6 +67,18 @@ def count() -> dict[str, int]:
     }
 
 
+def truncate() -> dict[str, int]:
+    """Empty the usage table; returns the counts it held (for the usage-row check)."""
+    from django.db import connection
+
+    from apps.usage.models import UsageLog
+
+    held = count()
+    with connection.cursor() as cursor:
+        cursor.execute(f"TRUNCATE {connection.ops.quote_name(UsageLog._meta.db_table)}")
+    return held
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -75,6 +87,7 @@ def main() -> None:
     p_setup.add_argument("--slow-upstream", required=True)
     p_setup.add_argument("--drip-upstream", required=True)
     sub.add_parser("count")
+    sub.add_parser("truncate")
     args = parser.parse_args()
 
     import django
@@ -84,6 +97,8 @@ def main() -> None:
         result: dict[str, object] = dict(
             setup(args.upstream, args.slow_upstream, args.drip_upstream)
         )
+    elif args.command == "truncate":
+        result = dict(truncate())
     else:
         result = dict(count())
     print(json.dumps(result))

@@ -80,6 +80,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--server-cpus", default="0", help="CPUs of the gateway and LiteLLM (0)")
     p.add_argument("--client-cpus", default="1", help="CPUs of wrk and the fake upstreams (1)")
     p.add_argument(
+        "--db-cpus",
+        help="CPUs of the benchmark database's backends (default: the client CPUs; "
+        "'any' leaves them to the scheduler)",
+    )
+    p.add_argument(
         "--worker-core-share",
         type=float,
         default=0.4,
@@ -146,6 +151,7 @@ def usage_check(args: argparse.Namespace, db: targets.Database, bench: Bench) ->
     """One usage row per request: at least one status-200 row with tokens per completed
     request, and no more rows than requests completed plus those in flight at the ends."""
     counts = targets.usage_counts(args.python, db)
+    counts = {k: v + bench.rows_removed.get(k, 0) for k, v in counts.items()}
     done, in_flight = bench.gateway_completed, bench.gateway_in_flight
     ok = (
         counts["ok_rows"] >= done - bench.gateway_errors
@@ -170,11 +176,13 @@ def main() -> int:
     if args.profile and spy is None:
         print("py-spy is not installed: .venv/bin/pip install py-spy", file=sys.stderr)
         return 2
+    db_cpus = args.db_cpus or args.client_cpus
     bench = Bench(
         duration_s=args.duration,
         client_cpus=args.client_cpus,
         max_noise=args.max_noise,
         retries=args.retries,
+        database_cpus=None if db_cpus in (None, "", "any") or args.no_pin else db_cpus,
     )
     servers = ServerList(bench.our_pids)
     out: dict[str, Any] = {
@@ -184,7 +192,8 @@ def main() -> int:
         "litellm": targets.litellm_version() if with_litellm else None,
     }
     print(
-        f"pinning: server CPUs {args.server_cpus}, client CPUs {args.client_cpus}; "
+        f"pinning: server CPUs {args.server_cpus}, client CPUs {args.client_cpus}, "
+        f"database backends {bench.database_cpus or 'any'}; "
         f"logs in {run_dir}"
     )
     code = out["machine"]
@@ -223,6 +232,7 @@ def main() -> int:
                     workers=n,
                     cpus=None,
                     log_dir=run_dir,
+                    serve=True,
                 )
                 servers.append(server)
                 wk.append(Target(f"gateway-w{n}", server, key=key))
@@ -263,7 +273,7 @@ def main() -> int:
         if "ttfb" not in skip:
             print("== time to first byte (stream chunks 5 ms apart)", flush=True)
             out["ttfb"] = bench.ttfb(
-                [Target("upstream", up["drip"]), *main_targets[1:]], 5 if args.smoke else 30
+                [Target("upstream", up["drip"]), *main_targets[1:]], 5 if args.smoke else 100
             )
             print(json.dumps(out["ttfb"], indent=1), flush=True)
 
@@ -284,6 +294,7 @@ def main() -> int:
         if args.soak:
             print(f"== soak, {args.soak} min", flush=True)
             out["soak"] = bench.soak(main_targets[1], args.soak)
+            out["soak"]["after"] = after_soak(bench, main_targets[1], args, db, run_dir)
     finally:
         # Graceful stop first: the gateway writes its pending usage rows at shutdown.
         for server in reversed(servers):
@@ -293,6 +304,44 @@ def main() -> int:
     out["usage_check"] = usage_check(args, db, bench)
     out["runs"] = bench.rows
     return finish(out, bench, run_dir, stamp)
+
+
+def after_soak(
+    bench: Bench, gateway: Target, args: argparse.Namespace, db: targets.Database, run_dir: Path
+) -> dict[str, Any]:
+    """Tells apart what could make the end of a soak slower than its start: the same windows
+    on a fresh gateway process over the grown usage table, then over an emptied one. Slow
+    in both: the machine; fast in both: something in the old process; slow only over the
+    grown table: the table."""
+    window = 30.0
+    gateway.server.stop()
+    fresh = targets.start_gateway(
+        "gateway-fresh",
+        python=args.python,
+        db=db,
+        workers=1,
+        cpus=args.server_cpus,
+        log_dir=run_dir,
+    )
+    target = Target("gateway-fresh", fresh, key=gateway.key)
+    phases: dict[str, list[dict[str, Any]]] = {}
+    try:
+        bench.warm(target, 3.0)
+        for phase in ("fresh process, grown table", "fresh process, empty table"):
+            if phase.endswith("empty table"):
+                for name, n in targets.usage_counts(args.python, db, "truncate").items():
+                    bench.rows_removed[name] = bench.rows_removed.get(name, 0) + n
+            phases[phase] = []
+            for stream in (False, True):
+                result, cpu, noise = bench.load(
+                    target, stream=stream, connections=32, duration_s=window, model=target.model
+                )
+                sample = bench.window(target, stream, result, cpu, noise)
+                phases[phase].append(sample)
+                print(f"  [after soak: {phase}] {sample}", flush=True)
+    finally:
+        fresh.stop()
+    return phases
 
 
 def capped_workers(bench: Bench, wk: list[Target], args: argparse.Namespace) -> None:
@@ -363,6 +412,9 @@ def finish(out: dict[str, Any], bench: Bench, run_dir: Path, stamp: str) -> int:
         print(report.throughput_table(rows, "workers-capped", ["gateway-w1", "gateway-w2"], 32))
         out["workers_capped_scaling"] = scaling(rows, "workers-capped")
         print(f"2 workers / 1 worker: {out['workers_capped_scaling']}")
+    if out.get("soak"):
+        print("\n== soak")
+        print(report.soak_table(out["soak"]))
     out["ratios"] = report.ratios(rows, "instant")
     if any(r["target"] == "litellm" for r in rows):
         print("\n== gateway vs LiteLLM")

@@ -173,6 +173,36 @@ def machine_busy_seconds() -> float:
     return (sum(fields[:8]) - idle) / CLK_TCK
 
 
+def machine_steal_seconds() -> float:
+    """CPU seconds the hypervisor gave to other guests while this machine wanted them (the
+    ``steal`` column of /proc/stat), all CPUs."""
+    fields = Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]
+    return int(fields[7]) / CLK_TCK if len(fields) > 7 else 0.0
+
+
+def database_backends(database: str) -> list[int]:
+    """PIDs of the PostgreSQL backends serving ``database`` (their process title names it)."""
+    pids = []
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit():
+            continue
+        try:
+            cmdline = Path(entry.path, "cmdline").read_bytes()
+        except OSError:
+            continue
+        if cmdline.startswith(b"postgres: ") and f" {database} ".encode() in cmdline:
+            pids.append(int(entry.name))
+    return pids
+
+
+def pin(pids: list[int], cpus: str) -> None:
+    """Move running processes (every thread: backends have one) to ``cpus``."""
+    wanted = {int(c) for c in cpus.split(",")}
+    for pid in pids:
+        with contextlib.suppress(OSError):
+            os.sched_setaffinity(pid, wanted)
+
+
 def database_backends_cpu_seconds(database: str) -> float:
     """CPU seconds of the PostgreSQL backends serving ``database`` (their process title names
     it), so the benchmark's own database work is not counted as other load."""

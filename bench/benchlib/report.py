@@ -229,3 +229,28 @@ def checks_table(checks: list[tuple[str, str, str, bool]]) -> str:
         [name, measured, wanted, "yes" if met else "NO"] for name, measured, wanted, met in checks
     ]
     return table(["gateway target", "measured", "target", "met"], body)
+
+
+def soak_table(soak: Row) -> str:
+    """Medians of the soak's windows by third, then the windows run after it."""
+    samples = soak["samples"]
+    thirds = [samples[i * len(samples) // 3 : (i + 1) * len(samples) // 3] for i in range(3)]
+    phases: list[tuple[str, list[Row]]] = [
+        (f"soak {i + 1}/3", part) for i, part in enumerate(thirds) if part
+    ]
+    phases += list((soak.get("after") or {}).items())
+    body = []
+    for name, windows in phases:
+        line = [name]
+        for stream in (False, True):
+            picked = [w for w in windows if w["stream"] is stream]
+            for field in ("rps", "cpu_ms_per_req", "db_cpu_ms_per_req"):
+                spec = ".0f" if field == "rps" else ".3f"
+                line.append(_fmt(_median([w[field] for w in picked if w.get(field)]), spec))
+        line.append(_fmt(_median([w.get("steal_cores", 0) for w in windows]), ".3f"))
+        line.append(_fmt(max((w["rss_worker_mib"] for w in windows), default=None), ".1f"))
+        body.append(line)
+    headers = ["window", "req/s", "CPU ms/req", "DB ms/req", "streams/s", "CPU ms/stream"]
+    headers += ["DB ms/stream", "steal", "RSS MiB"]
+    growth = f"RSS {soak['first_mib']} -> {soak['last_mib']} MiB (growth {soak['growth_mib']} MiB)"
+    return table(headers, body) + "\n" + growth

@@ -34,8 +34,15 @@ class Bench:
     retries: int = 2
     our_pids: list[int] = field(default_factory=list)
     database: str = ""
+    # Where the benchmark database's backends run: off the server's CPU, as on a database
+    # host of its own (None: wherever the scheduler puts them).
+    database_cpus: str | None = None
     last_worker_cpu: list[float] = field(default_factory=list)
     last_machine_busy: float = 0.0
+    last_steal_cores: float = 0.0
+    last_db_cpu: float = 0.0
+    # Usage rows removed by the soak's table check, added back for the usage-row check.
+    rows_removed: dict[str, int] = field(default_factory=dict)
     rows: list[dict[str, Any]] = field(default_factory=list)
     # Requests the gateways completed, and how many more may have been in flight at the end of
     # a run (one per connection): the usage-row check allows for the latter.
@@ -64,8 +71,13 @@ class Bench:
         """Run wrk against ``target``; returns the result, the server's CPU seconds used
         (during the run plus ``settle_s`` after it, so batched work such as the usage writer's
         flush is counted) and the other load on the machine meanwhile, in cores."""
+        if self.database and self.database_cpus:
+            # Backends opened since the last run (the gateway's pool grows on demand).
+            procs.pin(procs.database_backends(self.database), self.database_cpus)
         t0 = time.monotonic()
         busy0, ours0 = procs.machine_busy_seconds(), self._ours()
+        steal0 = procs.machine_steal_seconds()
+        db0 = procs.database_backends_cpu_seconds(self.database) if self.database else 0.0
         cpu0 = procs.cpu_seconds(target.server.pid)
         workers = procs.worker_pids(target.server)
         by_worker0 = {pid: procs.cpu_seconds(pid) for pid in workers}
@@ -87,6 +99,9 @@ class Bench:
         busy = procs.machine_busy_seconds() - busy0
         others = busy - (self._ours() - ours0)
         elapsed = time.monotonic() - t0
+        self.last_steal_cores = (procs.machine_steal_seconds() - steal0) / elapsed
+        if self.database:
+            self.last_db_cpu = procs.database_backends_cpu_seconds(self.database) - db0
         self.last_machine_busy = busy / elapsed
         self._count(target, result, connections)
         return result, cpu, max(0.0, others / elapsed)
@@ -195,6 +210,25 @@ class Bench:
                 probe["added_ttfb_p50_ms"] = round(probe["ttfb_p50_ms"] - base["ttfb_p50_ms"], 3)
         return out
 
+    def window(
+        self, target: Target, stream: bool, result: WrkResult, cpu: float, noise: float
+    ) -> dict[str, Any]:
+        """What one load window of the soak shows: throughput, the gateway's and the
+        database's CPU per request, other load, the hypervisor's steal, the worker's RSS."""
+        rss = procs.rss_bytes(target.server.pid)
+        workers = procs.worker_pids(target.server)
+        n = result.requests
+        return {
+            "stream": stream,
+            "rps": round(result.rps, 1),
+            "cpu_ms_per_req": round(1000 * cpu / n, 4) if n else None,
+            "db_cpu_ms_per_req": round(1000 * self.last_db_cpu / n, 4) if n else None,
+            "errors": result.error_count,
+            "other_load_cores": round(noise, 2),
+            "steal_cores": round(self.last_steal_cores, 3),
+            "rss_worker_mib": round(max(rss.get(p, 0) for p in workers) / MIB, 1),
+        }
+
     def soak(self, target: Target, minutes: float, window_s: float = 30.0) -> dict[str, Any]:
         """Alternate non-stream and stream load at 32 connections for ``minutes``, sampling
         the workers' resident memory after each window."""
@@ -207,18 +241,9 @@ class Bench:
             result, cpu, noise = self.load(
                 target, stream=stream, connections=32, duration_s=span, model=target.model
             )
-            rss = procs.rss_bytes(target.server.pid)
-            workers = procs.worker_pids(target.server)
             sample = {
                 "t_min": round((time.monotonic() - t0) / 60, 2),
-                "stream": stream,
-                "rps": round(result.rps, 1),
-                "cpu_ms_per_req": round(1000 * cpu / result.requests, 4)
-                if result.requests
-                else None,
-                "errors": result.error_count,
-                "other_load_cores": round(noise, 2),
-                "rss_worker_mib": round(max(rss.get(p, 0) for p in workers) / MIB, 1),
+                **self.window(target, stream, result, cpu, noise),
             }
             samples.append(sample)
             print(f"  [soak] {sample}", flush=True)

@@ -129,9 +129,10 @@ def gateway_setup(python: str, db: Database, upstreams: dict[str, str]) -> str:
     return str(json.loads(done.stdout.strip().splitlines()[-1])["key"])
 
 
-def usage_counts(python: str, db: Database) -> dict[str, int]:
+def usage_counts(python: str, db: Database, command: str = "count") -> dict[str, int]:
+    """The usage rows' counts; ``command="truncate"`` also empties the table."""
     done = subprocess.run(
-        [python, str(BENCH / "gateway_db.py"), "count"],
+        [python, str(BENCH / "gateway_db.py"), command],
         env=gateway_env(db),
         cwd=ROOT,
         capture_output=True,
@@ -142,13 +143,26 @@ def usage_counts(python: str, db: Database) -> dict[str, int]:
 
 
 def start_gateway(
-    name: str, *, python: str, db: Database, workers: int, cpus: str | None, log_dir: Path
+    name: str,
+    *,
+    python: str,
+    db: Database,
+    workers: int,
+    cpus: str | None,
+    log_dir: Path,
+    serve: bool = False,
 ) -> procs.Server:
+    """The gateway under uvicorn's command line, or with ``serve=True`` under the project's
+    ``manage.py serve`` (whose ``--workers`` runs its own SO_REUSEPORT supervisor)."""
     port = free_port()
-    uvicorn = str(Path(python).parent / "uvicorn")
-    argv = [uvicorn, "proxy_project.asgi:application", "--host", "127.0.0.1", "--port", str(port)]
-    argv += ["--loop", "uvloop", "--http", "httptools", "--workers", str(workers)]
-    argv += ["--log-level", "warning", "--no-access-log"]
+    if serve:
+        argv = [python, str(ROOT / "manage.py"), "serve", "--no-migrate", "--host", "127.0.0.1"]
+        argv += ["--port", str(port), "--workers", str(workers), "--log-level", "warning"]
+    else:
+        uvicorn = str(Path(python).parent / "uvicorn")
+        argv = [uvicorn, "proxy_project.asgi:application", "--host", "127.0.0.1"]
+        argv += ["--port", str(port), "--loop", "uvloop", "--http", "httptools"]
+        argv += ["--workers", str(workers), "--log-level", "warning", "--no-access-log"]
     server = procs.start(
         name,
         f"http://127.0.0.1:{port}",
