@@ -323,6 +323,7 @@ def after_soak(
         cpus=args.server_cpus,
         log_dir=run_dir,
     )
+    bench.our_pids.append(fresh.pid)
     target = Target("gateway-fresh", fresh, key=gateway.key)
     phases: dict[str, list[dict[str, Any]]] = {}
     try:
