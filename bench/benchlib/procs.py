@@ -134,15 +134,17 @@ def process_tree(pid: int) -> list[int]:
 
 def cpu_seconds(pid: int) -> float:
     """User + system CPU time of ``pid`` and its live descendants (all threads), in seconds."""
-    total = 0
-    for p in process_tree(pid):
-        try:
-            stat = Path(f"/proc/{p}/stat").read_text()
-        except OSError:
-            continue
-        fields = stat[stat.rindex(")") + 2 :].split()
-        total += int(fields[11]) + int(fields[12])  # utime, stime (fields 14 and 15)
-    return total / CLK_TCK
+    return sum(cpu_seconds_of(p) for p in process_tree(pid))
+
+
+def cpu_seconds_of(pid: int) -> float:
+    """User + system CPU time of one process (all its threads), 0 when it is gone."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return 0.0
+    fields = stat[stat.rindex(")") + 2 :].split()
+    return (int(fields[11]) + int(fields[12])) / CLK_TCK  # utime, stime (fields 14 and 15)
 
 
 def rss_bytes(pid: int) -> dict[int, int]:
@@ -206,20 +208,7 @@ def pin(pids: list[int], cpus: str) -> None:
 def database_backends_cpu_seconds(database: str) -> float:
     """CPU seconds of the PostgreSQL backends serving ``database`` (their process title names
     it), so the benchmark's own database work is not counted as other load."""
-    total = 0
-    for entry in os.scandir("/proc"):
-        if not entry.name.isdigit():
-            continue
-        try:
-            cmdline = Path(entry.path, "cmdline").read_bytes()
-            if not cmdline.startswith(b"postgres: ") or f" {database} ".encode() not in cmdline:
-                continue
-            stat = Path(entry.path, "stat").read_text()
-        except OSError:
-            continue
-        fields = stat[stat.rindex(")") + 2 :].split()
-        total += int(fields[11]) + int(fields[12])
-    return total / CLK_TCK
+    return sum(cpu_seconds_of(pid) for pid in database_backends(database))
 
 
 CPU_CGROUP = Path("/sys/fs/cgroup/cpu")
