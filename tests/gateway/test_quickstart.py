@@ -155,6 +155,12 @@ def test_serve_with_two_workers(tmp_path: Path):
                 model="mock-fast", messages=[{"role": "user", "content": f"n{n}"}]
             )
             assert reply.choices[0].message.content == f"n{n}"
+        # Each worker listens on a socket of its own once it has started.
+        port = int(url.rsplit(":", 1)[1])
+        deadline = time.monotonic() + 30
+        while len(_listening_sockets(port)) < 2:
+            assert time.monotonic() < deadline, _listening_sockets(port)
+            time.sleep(0.1)
         served_by = _workers_of_connections_opened_at_once(url, 16)
         # A worker that dies is replaced, and the new one takes its share of connections.
         first = _worker_pids(proc.pid)
@@ -183,6 +189,21 @@ def test_serve_with_two_workers(tmp_path: Path):
     # Every request that was answered left its row (the killed worker's queued rows may be
     # lost with it: SIGKILL leaves no time to write or spool them).
     assert len([r for r in _usage_rows(tmp_path) if r[1] == "mock-fast"]) >= 20
+
+
+def _listening_sockets(port: int) -> list[str]:
+    """Inodes of the TCP sockets listening on ``port`` (state 0A in /proc/net/tcp)."""
+    found = []
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            lines = Path(table).read_text().splitlines()[1:]
+        except OSError:
+            continue
+        for line in lines:
+            fields = line.split()
+            if fields[3] == "0A" and int(fields[1].rsplit(":", 1)[1], 16) == port:
+                found.append(fields[9])
+    return found
 
 
 def _worker_pids(parent: int) -> list[int]:
