@@ -260,6 +260,19 @@ async def stream(call: Call, send: Send, extra_headers: list[tuple[bytes, bytes]
             }
         )
 
+    async def send_bytes(data: bytes) -> None:
+        if not call.headers_sent:
+            await start()
+        if data:
+            await send({"type": "http.response.body", "body": data, "more_body": True})
+
+    async def send_end(data: bytes) -> None:
+        """The last message of the response: nothing may be sent after it."""
+        if not call.headers_sent:
+            await start()
+        call.body_done = True
+        await send({"type": "http.response.body", "body": data})
+
     async def emit(chunks: list[StreamChunk]) -> None:
         if not chunks:
             return
@@ -269,35 +282,18 @@ async def stream(call: Call, send: Send, extra_headers: list[tuple[bytes, bytes]
             if usage is not None:
                 call.usage = usage
             out.append(encoder.chunk(chunk, usage_only))
-        data = b"".join(out)
-        if not call.headers_sent:
-            await start()
-        if data:
-            await send({"type": "http.response.body", "body": data, "more_body": True})
+        await send_bytes(b"".join(out))
 
     async def relay_native(scanner: Any, up: upstream.UpstreamStream) -> None:
         """Bytes straight through, in the client's own format; usage read on the way."""
         async for data in up.chunks():
-            out = scanner.feed(data)
-            if not call.headers_sent:
-                await start()
-            if out:
-                await send({"type": "http.response.body", "body": out, "more_body": True})
+            await send_bytes(scanner.feed(data))
         tail = scanner.finish()
-        if not call.headers_sent:
-            await start()
         call.usage = scanner.usage
         if scanner.error is not None:
             call.error = scanner.error
             call.status = scanner.error.http_status
-        call.body_done = True
-        await send({"type": "http.response.body", "body": tail})
-
-    async def send_bytes(data: bytes) -> None:
-        if not call.headers_sent:
-            await start()
-        if data:
-            await send({"type": "http.response.body", "body": data, "more_body": True})
+        await send_end(tail)
 
     async def relay_openai(decoder: Any, up: upstream.UpstreamStream) -> None:
         """OpenAI format in and out: upstream bytes go out as they are, parsed only where a
@@ -309,23 +305,17 @@ async def stream(call: Call, send: Send, extra_headers: list[tuple[bytes, bytes]
         """
         include_usage = request.include_usage
         async for data in up.chunks():
-            out = decoder.relay(data, include_usage)
+            last = decoder.relay(data, include_usage)
             if decoder.done:
-                await end_relay(decoder, out + decoder.finish_relay(include_usage))
-                await up.drain()
-                return
-            await send_bytes(out)
-        await send_bytes(decoder.finish_relay(include_usage))
+                break
+            await send_bytes(last)
+        else:
+            last = b""
+        last += decoder.finish_relay(include_usage)
         call.usage = decoder.usage
         encoder.relayed(decoder.usage_relayed, decoder.last_chunk)
-
-    async def end_relay(decoder: Any, out: bytes) -> None:
-        call.usage = decoder.usage
-        encoder.relayed(decoder.usage_relayed, decoder.last_chunk)
-        if not call.headers_sent:
-            await start()
-        call.body_done = True
-        await send({"type": "http.response.body", "body": out + encoder.finish(call.usage)})
+        await send_end(last + encoder.finish(call.usage))
+        await up.drain()
 
     relays_bytes = getattr(encoder, "relays_openai_bytes", False)
 
@@ -371,11 +361,8 @@ async def stream(call: Call, send: Send, extra_headers: list[tuple[bytes, bytes]
         await send({"type": "http.response.body", "body": encoder.error(err), "more_body": True})
         await send({"type": "http.response.body", "body": b""})
         return
-    if call.body_done:
-        return
-    if not call.headers_sent:
-        await start()
-    await send({"type": "http.response.body", "body": encoder.finish(call.usage)})
+    if not call.body_done:
+        await send_end(encoder.finish(call.usage))
 
 
 def request_cost_of(call: Call) -> Decimal:

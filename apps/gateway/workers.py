@@ -38,7 +38,6 @@ def listening_socket(host: str, port: int) -> socket.socket:
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
     sock.bind((host, port))
-    sock.set_inheritable(True)
     return sock
 
 
@@ -65,7 +64,6 @@ class Supervisor:
         self.context = multiprocessing.get_context("spawn")
         self.processes: list[Any] = []
         self.stopping = False
-        self.restarts = 0
 
     def _spawn(self) -> Any:
         process = self.context.Process(target=run_worker, args=self.args, daemon=False)
@@ -97,7 +95,6 @@ class Supervisor:
                 )
                 time.sleep(delay)
                 failures += 1
-                self.restarts += 1
                 self.processes[i] = self._spawn()
         return self.shutdown()
 

@@ -172,9 +172,8 @@ class OpenAIStreamDecoder:
         """
         if self._error is not None:
             raise self._error
-        if not self._parser.idle or b"\r" in data or b'"error"' in data:
-            return self._encode(self.feed(data), include_usage)
-        cut = self._ordinary_prefix(data)
+        plain = self._parser.idle and b"\r" not in data and b'"error"' not in data
+        cut = self._ordinary_prefix(data) if plain else 0
         if not cut:
             return self._encode(self.feed(data), include_usage)
         head = data if cut == len(data) else data[:cut]
