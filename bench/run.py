@@ -24,7 +24,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from benchlib import procs, profile, report, targets
 from benchlib.load import INSTALL_HINT, wrk_path
-from benchlib.runner import SCENARIOS, Bench
+from benchlib.runner import SCENARIOS, WORKER_SCENARIOS, Bench
 from benchlib.targets import BENCH, ROOT, Target
 
 RESULTS = BENCH / "results"
@@ -284,7 +284,7 @@ def main() -> int:
             bench.rounds(
                 "workers",
                 wk,
-                {"ns-c32": SCENARIOS["ns-c32"], "st-c32": SCENARIOS["st-c32"]},
+                WORKER_SCENARIOS,
                 args.rounds,
             )
             capped_workers(bench, wk, args)
@@ -363,32 +363,11 @@ def capped_workers(bench: Bench, wk: list[Target], args: argparse.Namespace) -> 
         bench.rounds(
             "workers-capped",
             wk,
-            {"ns-c32": SCENARIOS["ns-c32"], "st-c32": SCENARIOS["st-c32"]},
+            WORKER_SCENARIOS,
             args.rounds,
         )
     finally:
         caps.release()
-
-
-def scaling(rows: list[dict[str, Any]], section: str) -> dict[str, float]:
-    """Throughput of 2 workers over 1, non-stream and stream, and how evenly the 2 workers
-    shared the work (the smaller worker's share of the CPU, 0.5 when even)."""
-    out: dict[str, float] = {}
-    for scenario, name in (("ns-c32", "non-stream"), ("st-c32", "stream")):
-        w1 = report.summary(rows, section, "gateway-w1", scenario) or {}
-        w2 = report.summary(rows, section, "gateway-w2", scenario) or {}
-        if w1.get("rps") and w2.get("rps"):
-            out[name] = round(w2["rps"] / w1["rps"], 2)
-        # The two busiest children are the workers (uvicorn's supervisor also has a
-        # multiprocessing resource tracker, idle).
-        busiest = [
-            sorted(r.get("cpu_s_by_worker") or [])[-2:]
-            for r in report.pick(rows, section, "gateway-w2", scenario)
-        ]
-        shares = [min(pair) / sum(pair) for pair in busiest if len(pair) == 2 and sum(pair) > 0]
-        if shares:
-            out[f"{name} smaller worker's CPU share"] = round(min(shares), 2)
-    return out
 
 
 def finish(out: dict[str, Any], bench: Bench, run_dir: Path, stamp: str) -> int:
@@ -403,16 +382,16 @@ def finish(out: dict[str, Any], bench: Bench, run_dir: Path, stamp: str) -> int:
         conns = slow[0]["connections"]
         print(f"\n== slow upstream, {conns} connections")
         print(report.throughput_table(rows, "slow", names, conns))
-    if any(r["section"] == "workers" for r in rows):
-        print("\n== gateway --workers 1 vs 2 (not pinned; RSS is the whole process tree)")
-        print(report.throughput_table(rows, "workers", ["gateway-w1", "gateway-w2"], 32))
-        out["workers_scaling"] = scaling(rows, "workers")
-        print(f"2 workers / 1 worker: {out['workers_scaling']}")
-    if any(r["section"] == "workers-capped" for r in rows):
-        print("\n== gateway --workers 1 vs 2, each worker capped at the same share of a core")
-        print(report.throughput_table(rows, "workers-capped", ["gateway-w1", "gateway-w2"], 32))
-        out["workers_capped_scaling"] = scaling(rows, "workers-capped")
-        print(f"2 workers / 1 worker: {out['workers_capped_scaling']}")
+    workers_sections = (
+        ("workers", "not pinned; RSS is the whole process tree", "workers_scaling"),
+        ("workers-capped", "each capped at the same share of a core", "workers_capped_scaling"),
+    )
+    for section, title, key in workers_sections:
+        if any(r["section"] == section for r in rows):
+            print(f"\n== gateway --workers 1 vs 2 ({title})")
+            print(report.throughput_table(rows, section, ["gateway-w1", "gateway-w2"], 32))
+            out[key] = report.scaling(rows, section)
+            print(f"2 workers / 1 worker: {out[key]}")
     if out.get("soak"):
         print("\n== soak")
         print(report.soak_table(out["soak"]))
@@ -423,7 +402,7 @@ def finish(out: dict[str, Any], bench: Bench, run_dir: Path, stamp: str) -> int:
             print(f"  {name}: {value if value is not None else '-'}")
     out["summary"] = {
         f"{section}/{target}/{scenario}": s
-        for section in ("instant", "slow", "workers")
+        for section in ("instant", "slow", "workers", "workers-capped")
         for target in [*names, "gateway-w1", "gateway-w2"]
         for scenario in {r["scenario"] for r in rows}
         if (s := report.summary(rows, section, target, scenario)) is not None

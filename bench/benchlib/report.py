@@ -254,3 +254,24 @@ def soak_table(soak: Row) -> str:
     headers += ["DB ms/stream", "steal", "RSS MiB"]
     growth = f"RSS {soak['first_mib']} -> {soak['last_mib']} MiB (growth {soak['growth_mib']} MiB)"
     return table(headers, body) + "\n" + growth
+
+
+def scaling(rows: list[Row], section: str) -> dict[str, float]:
+    """Throughput of 2 workers over 1, non-stream and stream, and how evenly the 2 workers
+    shared the work (the smaller worker's share of the CPU, 0.5 when even)."""
+    out: dict[str, float] = {}
+    for scenario, name in (("ns-c32", "non-stream"), ("st-c32", "stream")):
+        w1 = summary(rows, section, "gateway-w1", scenario) or {}
+        w2 = summary(rows, section, "gateway-w2", scenario) or {}
+        if w1.get("rps") and w2.get("rps"):
+            out[name] = round(w2["rps"] / w1["rps"], 2)
+        # The two busiest children are the workers (the supervisor may have other, idle
+        # children, such as multiprocessing's resource tracker).
+        busiest = [
+            sorted(r.get("cpu_s_by_worker") or [])[-2:]
+            for r in pick(rows, section, "gateway-w2", scenario)
+        ]
+        shares = [min(pair) / sum(pair) for pair in busiest if len(pair) == 2 and sum(pair) > 0]
+        if shares:
+            out[f"{name} smaller worker's CPU share"] = round(min(shares), 2)
+    return out

@@ -21,6 +21,8 @@ SCENARIOS = {
     "ns-c1": (False, 1),
     "st-c1": (True, 1),
 }
+# The --workers comparisons: throughput at 32 connections.
+WORKER_SCENARIOS = {name: SCENARIOS[name] for name in ("ns-c32", "st-c32")}
 
 
 @dataclass
