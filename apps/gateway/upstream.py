@@ -1,4 +1,4 @@
-"""The one place that talks HTTP to providers: a shared aiohttp session per event loop.
+"""The one place that talks HTTP to providers: a keep-alive pool per event loop (``h1``).
 
 Transport failures become UpstreamError subclasses (retryable), with messages that never carry
 credentials or full URLs with keys.
@@ -12,46 +12,30 @@ import logging
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
-import aiohttp
-
 from apps.core.conf import conf
 from apps.core.errors import UpstreamError, UpstreamTimeout, UpstreamUnavailable
+from apps.gateway import h1
 from apps.providers.schemas import UpstreamRequest
 
 logger = logging.getLogger(__name__)
 
-_sessions: dict[asyncio.AbstractEventLoop, aiohttp.ClientSession] = {}
+_pools: dict[asyncio.AbstractEventLoop, h1.Pool] = {}
 
 
-def session() -> aiohttp.ClientSession:
+def pool() -> h1.Pool:
     loop = asyncio.get_running_loop()
-    current = _sessions.get(loop)
+    current = _pools.get(loop)
     if current is None or current.closed:
-        for other in [lp for lp in _sessions if lp.is_closed()]:
-            _sessions.pop(other, None)
-        connector = aiohttp.TCPConnector(
-            limit=0,  # no global cap: concurrency is the clients' to choose
-            limit_per_host=0,
-            ttl_dns_cache=300,
-            keepalive_timeout=60,
-            enable_cleanup_closed=True,
-        )
-        current = aiohttp.ClientSession(
-            connector=connector,
-            auto_decompress=True,
-            raise_for_status=False,
-            skip_auto_headers=("User-Agent",),
-            json_serialize=None,  # type: ignore[arg-type]
-        )
-        _sessions[loop] = current
+        for other in [lp for lp in _pools if lp.is_closed()]:
+            _pools.pop(other, None)
+        current = _pools[loop] = h1.Pool(loop)
     return current
 
 
 async def close_sessions() -> None:
-    loop = asyncio.get_running_loop()
-    current = _sessions.pop(loop, None)
-    if current is not None and not current.closed:
-        await current.close()
+    current = _pools.pop(asyncio.get_running_loop(), None)
+    if current is not None:
+        current.close()
 
 
 @dataclass(slots=True)
@@ -61,66 +45,77 @@ class UpstreamResponse:
     body: bytes
 
 
-def _timeout(total: float, stream: bool) -> aiohttp.ClientTimeout:
-    connect = conf.GATEWAY_CONNECT_TIMEOUT_S
-    if stream:
-        # Between chunks rather than for the whole stream.
-        return aiohttp.ClientTimeout(total=None, sock_connect=connect, sock_read=total)
-    return aiohttp.ClientTimeout(total=total, sock_connect=connect)
-
-
-def _host(url: str) -> str:
-    with contextlib.suppress(Exception):
-        return aiohttp.client.URL(url).host or "upstream"
-    return "upstream"
-
-
 def transport_error(exc: BaseException, provider: str, url: str) -> Exception:
-    host = _host(url)
+    host = exc.host if isinstance(exc, h1.H1Error) else h1.host_of(url)
     if isinstance(exc, asyncio.TimeoutError | TimeoutError):
         return UpstreamTimeout(f"{provider} error: request to {host} timed out.")
-    if isinstance(exc, aiohttp.ClientConnectorError):
+    if isinstance(exc, h1.ConnectFailed):
         return UpstreamUnavailable(f"{provider} error: cannot connect to {host}.")
-    if isinstance(exc, aiohttp.ServerDisconnectedError | aiohttp.ClientPayloadError):
+    if isinstance(exc, h1.Disconnected):
         return UpstreamUnavailable(f"{provider} error: {host} closed the connection early.")
+    if isinstance(exc, h1.H1Error):
+        return UpstreamUnavailable(f"{provider} error: {host} {exc}.")
     return UpstreamUnavailable(
         f"{provider} error: request to {host} failed ({type(exc).__name__})."
     )
 
 
-async def send(req: UpstreamRequest, *, timeout_s: float, provider: str) -> UpstreamResponse:
-    """Send and read the whole response. Raises UpstreamTimeout / UpstreamUnavailable."""
+# What a transport failure can raise; anything else is a bug and propagates.
+_FAILURES = (TimeoutError, h1.H1Error, OSError)
+
+
+async def _open(req: UpstreamRequest, deadline: float | None) -> h1.Response:
+    body = req.body or b""
     try:
-        async with session().request(
+        return await pool().request(
             req.method,
             req.url,
-            data=req.body,
-            headers=req.headers,
-            timeout=_timeout(timeout_s, False),
-        ) as resp:
-            body = await resp.read()
-            return UpstreamResponse(resp.status, dict(resp.headers), body)
-    except (TimeoutError, aiohttp.ClientError) as exc:
+            req.headers,
+            body,
+            connect_timeout=conf.GATEWAY_CONNECT_TIMEOUT_S,
+            head_deadline=deadline,
+        )
+    except h1.InvalidRequest as exc:
+        raise UpstreamUnavailable(f"request to {h1.host_of(req.url)} not sent: {exc}.") from None
+
+
+async def send(req: UpstreamRequest, *, timeout_s: float, provider: str) -> UpstreamResponse:
+    """Send and read the whole response within ``timeout_s``.
+    Raises UpstreamTimeout / UpstreamUnavailable."""
+    deadline = asyncio.get_running_loop().time() + timeout_s
+    try:
+        resp = await _open(req, deadline)
+        try:
+            body = await resp.read(deadline)
+        except BaseException:
+            resp.close()
+            raise
+        resp.release()
+        return UpstreamResponse(resp.status, resp.headers, body)
+    except _FAILURES as exc:
         raise transport_error(exc, provider, req.url) from None
 
 
 class UpstreamStream:
-    """An open streaming response: ``status``/``headers`` now, body chunks as they arrive."""
+    """An open streaming response: ``status``/``headers`` now, body chunks as they arrive,
+    each wait for more bounded by the read timeout."""
 
-    def __init__(self, resp: aiohttp.ClientResponse, provider: str, url: str) -> None:
+    def __init__(self, resp: h1.Response, provider: str, url: str, read_timeout: float) -> None:
         self._resp = resp
         self._provider = provider
         self._url = url
+        self._read_timeout = read_timeout
         self.status = resp.status
-        self.headers = dict(resp.headers)
+        self.headers = resp.headers
         self.complete = False
 
     async def read_all(self) -> bytes:
+        deadline = asyncio.get_running_loop().time() + self._read_timeout
         try:
-            body = await self._resp.read()
+            body = await self._resp.read(deadline)
             self.complete = True
             return body
-        except (TimeoutError, aiohttp.ClientError) as exc:
+        except _FAILURES as exc:
             raise transport_error(exc, self._provider, self._url) from None
 
     async def drain(self) -> None:
@@ -132,15 +127,11 @@ class UpstreamStream:
                 pass
 
     async def chunks(self) -> AsyncIterator[bytes]:
-        content = self._resp.content
         try:
-            while True:
-                data = await content.readany()
-                if not data:
-                    self.complete = True
-                    return
+            async for data in self._resp.chunks(self._read_timeout):
                 yield data
-        except (TimeoutError, aiohttp.ClientError) as exc:
+            self.complete = True
+        except _FAILURES as exc:
             raise transport_error(exc, self._provider, self._url) from None
 
 
@@ -148,18 +139,14 @@ class UpstreamStream:
 async def open_stream(
     req: UpstreamRequest, *, timeout_s: float, provider: str
 ) -> AsyncIterator[UpstreamStream]:
-    """Open a streaming request; leaving the block (or cancellation) closes the connection."""
+    """Open a streaming request (the head due within ``timeout_s``, then each read within
+    ``timeout_s`` of the last); leaving the block (or cancellation) closes the connection
+    unless the body was read to its end."""
     try:
-        resp = await session().request(
-            req.method,
-            req.url,
-            data=req.body,
-            headers=req.headers,
-            timeout=_timeout(timeout_s, True),
-        )
-    except (TimeoutError, aiohttp.ClientError) as exc:
+        resp = await _open(req, asyncio.get_running_loop().time() + timeout_s)
+    except _FAILURES as exc:
         raise transport_error(exc, provider, req.url) from None
-    stream = UpstreamStream(resp, provider, req.url)
+    stream = UpstreamStream(resp, provider, req.url, timeout_s)
     try:
         yield stream
     finally:

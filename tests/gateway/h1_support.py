@@ -1,0 +1,119 @@
+"""A scripted HTTP/1.1 server on loopback for the upstream client's tests: each connection is
+handed to a test-supplied coroutine that reads the request and writes exact bytes back."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, field
+
+Handler = Callable[["Peer"], Awaitable[None]]
+
+
+@dataclass
+class Peer:
+    reader: asyncio.StreamReader
+    writer: asyncio.StreamWriter
+    number: int  # which connection this is, from 1
+    gone: asyncio.Event = field(default_factory=asyncio.Event)  # the client closed
+
+    async def request(self) -> tuple[bytes, bytes]:
+        """(head, body) of the next request; (b"", b"") when the client closed."""
+        try:
+            head = await self.reader.readuntil(b"\r\n\r\n")
+        except (asyncio.IncompleteReadError, ConnectionError):
+            self.gone.set()
+            return b"", b""
+        length = 0
+        for line in head.split(b"\r\n"):
+            if line.lower().startswith(b"content-length:"):
+                length = int(line.split(b":", 1)[1])
+        body = await self.reader.readexactly(length) if length else b""
+        return head, body
+
+    async def send(self, data: bytes) -> None:
+        self.writer.write(data)
+        await self.writer.drain()
+
+    async def closed_by_client(self, timeout: float = 5.0) -> bool:
+        """True when the client closes the connection within ``timeout`` (seen by a handler
+        waiting in ``request``)."""
+        try:
+            async with asyncio.timeout(timeout):
+                await self.gone.wait()
+                return True
+        except TimeoutError:
+            return False
+
+
+@dataclass
+class Scripted:
+    url: str
+    peers: list[Peer] = field(default_factory=list)
+    requests: list[bytes] = field(default_factory=list)  # heads, in arrival order
+
+
+def response(body: bytes = b"{}", status: str = "200 OK", headers: tuple[str, ...] = ()) -> bytes:
+    lines = [f"HTTP/1.1 {status}", f"Content-Length: {len(body)}", *headers]
+    return ("\r\n".join(lines) + "\r\n\r\n").encode() + body
+
+
+def chunk(data: bytes) -> bytes:
+    return b"%x\r\n%s\r\n" % (len(data), data)
+
+
+CHUNKED_HEAD = (
+    b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nTransfer-Encoding: chunked\r\n\r\n"
+)
+LAST_CHUNK = b"0\r\n\r\n"
+
+
+async def answer_each(peer: Peer, make: Callable[[bytes, bytes], bytes]) -> None:
+    """Answer every request on the connection with ``make(head, body)``."""
+    while True:
+        head, body = await peer.request()
+        if not head:
+            return
+        await peer.send(make(head, body))
+
+
+@contextlib.asynccontextmanager
+async def scripted(handler: Handler, ssl: object = None) -> AsyncIterator[Scripted]:
+    state = Scripted(url="")
+    tasks: set[asyncio.Task[None]] = set()
+
+    async def on_connect(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        peer = Peer(reader, writer, len(state.peers) + 1)
+        state.peers.append(peer)
+        original = peer.request
+
+        async def recording() -> tuple[bytes, bytes]:
+            head, body = await original()
+            if head:
+                state.requests.append(head)
+            return head, body
+
+        peer.request = recording  # type: ignore[method-assign]
+        task = asyncio.current_task()
+        assert task is not None
+        tasks.add(task)
+        try:
+            await handler(peer)
+        except (ConnectionError, asyncio.IncompleteReadError, asyncio.CancelledError):
+            pass
+        finally:
+            tasks.discard(task)
+            writer.close()
+
+    server = await asyncio.start_server(on_connect, "127.0.0.1", 0, ssl=ssl)  # type: ignore[arg-type]
+    port = server.sockets[0].getsockname()[1]
+    scheme = "https" if ssl is not None else "http"
+    state.url = f"{scheme}://localhost:{port}" if ssl is not None else f"http://127.0.0.1:{port}"
+    try:
+        yield state
+    finally:
+        server.close()
+        for task in list(tasks):
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
