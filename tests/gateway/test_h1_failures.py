@@ -17,6 +17,7 @@ from cryptography.x509.oid import NameOID
 
 from apps.core.errors import UpstreamTimeout, UpstreamUnavailable
 from apps.gateway import h1, upstream
+from apps.gateway.h1 import pool as h1_pool
 from apps.providers.schemas import UpstreamRequest
 from tests.gateway.h1_support import CHUNKED_HEAD, Peer, answer_each, chunk, response, scripted
 
@@ -210,7 +211,7 @@ async def test_idle_connection_past_keepalive_is_not_reused(
 ) -> None:
     async with scripted(lambda p: answer_each(p, lambda h, b: response(b"ok"))) as up:
         await _fetch(pool, up.url)
-        monkeypatch.setattr(h1, "KEEPALIVE_S", 0.0)
+        monkeypatch.setattr(h1_pool, "KEEPALIVE_S", 0.0)
         await asyncio.sleep(0.01)
         await _fetch(pool, up.url)
         assert await up.peers[0].closed_by_client()
