@@ -18,7 +18,7 @@ from apps.core.errors import MethodNotAllowed, NotFound
 from apps.gateway import info
 from apps.gateway.endpoints import model_in_path_handler, openai_handler
 from apps.gateway.http import Receive, Request, Scope, Send, send_response
-from apps.gateway.upstream import close_sessions
+from apps.gateway.upstream import close_pool
 from apps.providers.schemas import Op
 from apps.usage.writer import writer
 
@@ -150,7 +150,7 @@ class GatewayApp:
             await writer.close()
         except Exception:
             logger.exception("usage rows could not be written at shutdown")
-        await close_sessions()
+        await close_pool()
         await self.watcher.stop()
 
 

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import logging
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
@@ -16,8 +15,6 @@ from apps.core.conf import conf
 from apps.core.errors import UpstreamError, UpstreamTimeout, UpstreamUnavailable
 from apps.gateway import h1
 from apps.providers.schemas import UpstreamRequest
-
-logger = logging.getLogger(__name__)
 
 _pools: dict[asyncio.AbstractEventLoop, h1.Pool] = {}
 
@@ -32,7 +29,8 @@ def pool() -> h1.Pool:
     return current
 
 
-async def close_sessions() -> None:
+async def close_pool() -> None:
+    """Close this loop's idle upstream connections (at shutdown)."""
     current = _pools.pop(asyncio.get_running_loop(), None)
     if current is not None:
         current.close()
@@ -64,7 +62,7 @@ def transport_error(exc: BaseException, provider: str, url: str) -> Exception:
 _FAILURES = (TimeoutError, h1.H1Error, OSError)
 
 
-async def _open(req: UpstreamRequest, deadline: float | None) -> h1.Response:
+async def _open(req: UpstreamRequest, deadline: float | None, provider: str) -> h1.Response:
     body = req.body or b""
     try:
         return await pool().request(
@@ -76,7 +74,9 @@ async def _open(req: UpstreamRequest, deadline: float | None) -> h1.Response:
             head_deadline=deadline,
         )
     except h1.InvalidRequest as exc:
-        raise UpstreamUnavailable(f"request to {h1.host_of(req.url)} not sent: {exc}.") from None
+        raise UpstreamUnavailable(
+            f"{provider} error: request to {h1.host_of(req.url)} not sent: {exc}."
+        ) from None
 
 
 async def send(req: UpstreamRequest, *, timeout_s: float, provider: str) -> UpstreamResponse:
@@ -84,7 +84,7 @@ async def send(req: UpstreamRequest, *, timeout_s: float, provider: str) -> Upst
     Raises UpstreamTimeout / UpstreamUnavailable."""
     deadline = asyncio.get_running_loop().time() + timeout_s
     try:
-        resp = await _open(req, deadline)
+        resp = await _open(req, deadline, provider)
         try:
             body = await resp.read(deadline)
         except BaseException:
@@ -143,7 +143,7 @@ async def open_stream(
     ``timeout_s`` of the last); leaving the block (or cancellation) closes the connection
     unless the body was read to its end."""
     try:
-        resp = await _open(req, asyncio.get_running_loop().time() + timeout_s)
+        resp = await _open(req, asyncio.get_running_loop().time() + timeout_s, provider)
     except _FAILURES as exc:
         raise transport_error(exc, provider, req.url) from None
     stream = UpstreamStream(resp, provider, req.url, timeout_s)

@@ -56,11 +56,12 @@ class Pool:
     ) -> Response:
         """Send a request and wait for the response head. A kept-alive connection that turns
         out to be closed before any answer (the upstream timed it out just now) is replaced
-        by a new one once; nothing was processed on it."""
+        by a new one once (not by another idle one, likely stale too); nothing was processed
+        on it."""
         origin, head = request_head(method, url, headers, len(body))
         payload = head + body if len(body) < 65536 else None
-        for _ in range(2):
-            conn = self._idle_connection(origin)
+        for attempt in range(2):
+            conn = self._idle_connection(origin) if attempt == 0 else None
             reused = conn is not None
             if conn is None:
                 conn = await self._connect(origin, connect_timeout)
@@ -120,10 +121,12 @@ class Pool:
                             server_hostname=host if tls is not None else None,
                         )
                         return conn
-                    except (OSError, ssl.SSLError) as exc:
+                    except OSError as exc:  # ssl.SSLError included
                         last = exc
+                self._dns.pop((host, port), None)  # resolve again next time
                 raise ConnectFailed(f"cannot connect ({type(last).__name__})", host)
         except TimeoutError:
+            self._dns.pop((host, port), None)
             raise ConnectFailed("connect timed out", host) from None
         except OSError as exc:  # name resolution
             raise ConnectFailed(f"cannot connect ({type(exc).__name__})", host) from None
