@@ -8,16 +8,22 @@ over the workers by a hash of their addresses (Linux ``socket(7)``), so N worker
 shares. The parent only supervises: it restarts a worker that dies and, on SIGINT or SIGTERM,
 passes SIGTERM on so that each worker finishes its requests and writes its usage rows.
 A worker that crashes takes the connections waiting in its socket's queue with it (they are
-reset); new connections go to the other workers until its replacement listens.
+reset); new connections go to the other workers until its replacement listens. A supervisor
+that is killed outright (SIGKILL, the OOM killer) cannot pass anything on, so each worker asks
+the kernel for a SIGTERM when its parent dies (Linux ``prctl(PR_SET_PDEATHSIG)``) and stops
+gracefully then, instead of serving on as an orphan.
 """
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
 import logging
 import multiprocessing
 import os
 import signal
 import socket
+import sys
 import time
 from typing import Any
 
@@ -41,8 +47,27 @@ def listening_socket(host: str, port: int) -> socket.socket:
     return sock
 
 
-def run_worker(app: str, host: str, port: int, uvicorn_options: dict[str, Any]) -> None:
-    """One worker process: its own socket, one uvicorn server, until SIGTERM."""
+PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
+
+
+def stop_with_parent(parent: int) -> None:
+    """SIGTERM this process when ``parent`` dies; now if it already has. A no-op off Linux."""
+    if not sys.platform.startswith("linux"):
+        return
+    libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+    if libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0) != 0:
+        logger.warning("prctl(PR_SET_PDEATHSIG) failed: errno %d", ctypes.get_errno())
+        return
+    if os.getppid() != parent:  # the parent died before the request took effect
+        os.kill(os.getpid(), signal.SIGTERM)
+
+
+def run_worker(
+    app: str, host: str, port: int, uvicorn_options: dict[str, Any], parent: int
+) -> None:
+    """One worker process: its own socket, one uvicorn server, until SIGTERM (its own, or
+    its supervisor's death)."""
+    stop_with_parent(parent)
     import django
 
     django.setup()
@@ -66,7 +91,9 @@ class Supervisor:
         self.stopping = False
 
     def _spawn(self) -> Any:
-        process = self.context.Process(target=run_worker, args=self.args, daemon=False)
+        process = self.context.Process(
+            target=run_worker, args=(*self.args, os.getpid()), daemon=False
+        )
         process.start()
         return process
 

@@ -223,6 +223,15 @@ def _worker_pids(parent: int) -> list[int]:
     return sorted(pids)
 
 
+def _running(pid: int) -> bool:
+    """Alive and not a zombie (an orphan's zombie lingers when nobody reaps it)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat[stat.rindex(")") + 2] != "Z"
+
+
 def _workers_of_connections_opened_at_once(url: str, n: int) -> list[str]:
     """Which worker served each of ``n`` connections opened together: request ids start with
     a random per-process prefix (``req-`` + 16 hex digits)."""
@@ -270,3 +279,33 @@ def test_ctrl_c_lets_an_in_flight_stream_finish(tmp_path: Path):
     assert proc.returncode == 0, output
     # The mock counts one token per four characters.
     assert (200, "mock-gpt", math.ceil(len(words) / 4)) in _usage_rows(tmp_path), output
+
+
+def test_workers_stop_when_the_supervisor_is_killed(tmp_path: Path):
+    """SIGKILL leaves the supervisor no time to pass anything on: each worker stops by
+    itself (gracefully, writing its usage rows) instead of serving on as an orphan."""
+    proc, url = _start(tmp_path, "--workers", "2")
+    try:
+        port = int(url.rsplit(":", 1)[1])
+        deadline = time.monotonic() + 30
+        while len(_listening_sockets(port)) < 2 or len(_worker_pids(proc.pid)) < 2:
+            assert time.monotonic() < deadline, _listening_sockets(port)
+            time.sleep(0.1)
+        workers = _worker_pids(proc.pid)
+        client = openai.OpenAI(base_url=url + "/v1", api_key="sk-1234", max_retries=0)
+        for n in range(5):
+            client.chat.completions.create(
+                model="mock-fast", messages=[{"role": "user", "content": f"n{n}"}]
+            )
+        client.close()
+        proc.kill()
+        proc.wait(timeout=10)
+        deadline = time.monotonic() + 30
+        while any(_running(pid) for pid in workers):
+            assert time.monotonic() < deadline, f"orphaned workers still running: {workers}"
+            time.sleep(0.1)
+        assert _listening_sockets(port) == []
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert len([r for r in _usage_rows(tmp_path) if r[1] == "mock-fast"]) == 5
