@@ -348,7 +348,8 @@ def after_soak(
 def capped_workers(bench: Bench, wk: list[Target], args: argparse.Namespace) -> None:
     """``--workers 1`` against ``--workers 2`` with each worker capped at the same share of a
     core: what two cores would show, on a machine whose second core the load generator and
-    the upstream need."""
+    the upstream need. When pinning, the capped workers share the server CPUs (two caps of
+    0.4 fit in one core), so they never take time from the load generator's core."""
     reason = procs.CoreCaps.unavailable()
     if reason:
         print(f"== capped --workers comparison skipped: {reason}", flush=True)
@@ -360,6 +361,8 @@ def capped_workers(bench: Bench, wk: list[Target], args: argparse.Namespace) -> 
         for target in wk:
             for pid in procs.worker_pids(target.server):
                 caps.cap(pid)
+            if args.server_cpus:
+                procs.pin(procs.worker_pids(target.server), args.server_cpus)
         bench.rounds(
             "workers-capped",
             wk,

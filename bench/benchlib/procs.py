@@ -197,12 +197,27 @@ def database_backends(database: str) -> list[int]:
     return pids
 
 
+def cpu_list(cpus: str) -> set[int]:
+    """``0``, ``0,2`` or ``0-3`` (taskset's list format) as a set of CPU numbers."""
+    wanted: set[int] = set()
+    for part in cpus.split(","):
+        first, _, last = part.partition("-")
+        wanted.update(range(int(first), int(last or first) + 1))
+    return wanted
+
+
 def pin(pids: list[int], cpus: str) -> None:
-    """Move running processes (every thread: backends have one) to ``cpus``."""
-    wanted = {int(c) for c in cpus.split(",")}
+    """Move running processes, every thread of each, to ``cpus`` (threads they start later
+    inherit it)."""
+    wanted = cpu_list(cpus)
     for pid in pids:
-        with contextlib.suppress(OSError):
-            os.sched_setaffinity(pid, wanted)
+        try:
+            threads = [int(t) for t in os.listdir(f"/proc/{pid}/task")]
+        except OSError:
+            threads = [pid]
+        for tid in threads:
+            with contextlib.suppress(OSError):  # the thread is gone
+                os.sched_setaffinity(tid, wanted)
 
 
 def database_backends_cpu_seconds(database: str) -> float:
