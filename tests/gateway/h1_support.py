@@ -100,7 +100,9 @@ async def scripted(handler: Handler, ssl: object = None) -> AsyncIterator[Script
         tasks.add(task)
         try:
             await handler(peer)
-        except (ConnectionError, asyncio.IncompleteReadError, asyncio.CancelledError):
+        except (ConnectionError, asyncio.IncompleteReadError):
+            peer.gone.set()  # a write or read failed: the client went away
+        except asyncio.CancelledError:
             pass
         finally:
             tasks.discard(task)

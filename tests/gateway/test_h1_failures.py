@@ -206,6 +206,20 @@ async def test_malformed_response(pool: h1.Pool) -> None:
         assert await up.peers[0].closed_by_client()
 
 
+async def test_a_response_head_without_end_is_refused(pool: h1.Pool) -> None:
+    async def endless(peer: Peer) -> None:
+        await peer.request()
+        await peer.send(b"HTTP/1.1 200 OK\r\n")
+        for n in range(200):  # 200 KiB of headers, and no end in sight
+            await peer.send(b"x-filler-%d: %s\r\n" % (n, b"v" * 1024))
+        await peer.request()
+
+    async with scripted(endless) as up:
+        with pytest.raises(h1.MalformedResponse, match="over 64 KiB"):
+            await _request(pool, up.url)
+        assert await up.peers[0].closed_by_client()
+
+
 async def test_idle_connection_past_keepalive_is_not_reused(
     pool: h1.Pool, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -18,6 +18,9 @@ if TYPE_CHECKING:
 # Bytes buffered for a reader before the socket stops being read; reading resumes when the
 # reader takes them.
 HIGH_WATER = 512 * 1024
+# A response head larger than this is refused (an upstream cannot make the gateway buffer
+# headers without end); real ones are a few KiB.
+MAX_HEAD_BYTES = 64 * 1024
 
 
 class _Connection(asyncio.Protocol):
@@ -37,6 +40,7 @@ class _Connection(asyncio.Protocol):
     def _reset(self) -> None:
         self.status = 0
         self.raw_headers: list[tuple[bytes, bytes]] = []
+        self.head_bytes = 0
         self.head_done = False
         self.done = False
         self.keep_alive = False
@@ -60,8 +64,13 @@ class _Connection(asyncio.Protocol):
         self.received = True
         try:
             self.parser.feed_data(data)
-        except httptools.HttpParserError:
-            self.error = MalformedResponse("sent a malformed response", self.origin[1])
+        except httptools.HttpParserError as exc:
+            cause = exc.__context__
+            self.error = (
+                cause
+                if isinstance(cause, MalformedResponse)
+                else MalformedResponse("sent a malformed response", self.origin[1])
+            )
             self._close()
         self._wake()
 
@@ -82,12 +91,16 @@ class _Connection(asyncio.Protocol):
     # httptools callbacks
 
     def on_header(self, name: bytes, value: bytes) -> None:
+        self.head_bytes += len(name) + len(value) + 4
+        if self.head_bytes > MAX_HEAD_BYTES:
+            raise MalformedResponse("sent a response head over 64 KiB", self.origin[1])
         self.raw_headers.append((name, value))
 
     def on_headers_complete(self) -> None:
         status = self.parser.get_status_code()
         if 100 <= status < 200:  # informational: the real head follows
             self.raw_headers = []
+            self.head_bytes = 0
             return
         self.status = status
         self.head_done = True
