@@ -119,3 +119,8 @@ async def scripted(handler: Handler, ssl: object = None) -> AsyncIterator[Script
         for task in list(tasks):
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
+
+
+async def echo(peer: Peer) -> None:
+    """Answer every request on the connection with a 200 carrying the request's own body."""
+    await answer_each(peer, lambda head, body: response(body))

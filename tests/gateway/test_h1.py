@@ -16,6 +16,7 @@ from tests.gateway.h1_support import (
     Peer,
     answer_each,
     chunk,
+    echo,
     response,
     scripted,
 )
@@ -49,7 +50,7 @@ async def pool() -> h1.Pool:
 
 
 async def test_request_bytes_on_the_wire(pool: h1.Pool) -> None:
-    async with scripted(lambda p: answer_each(p, lambda h, b: response(b))) as up:
+    async with scripted(echo) as up:
         _, body = await _fetch(
             pool,
             up.url + "/model/a%3Ab/converse?alt=sse&x=1",
@@ -66,7 +67,7 @@ async def test_request_bytes_on_the_wire(pool: h1.Pool) -> None:
 
 
 async def test_callers_host_wins_and_framing_headers_are_ours(pool: h1.Pool) -> None:
-    async with scripted(lambda p: answer_each(p, lambda h, b: response(b))) as up:
+    async with scripted(echo) as up:
         _, body = await _fetch(
             pool,
             up.url + "/v1",
@@ -114,7 +115,7 @@ async def test_response_headers_lowercased_and_repeats_joined(pool: h1.Pool) -> 
 
 
 async def test_keep_alive_reuses_one_connection(pool: h1.Pool) -> None:
-    async with scripted(lambda p: answer_each(p, lambda h, b: response(b))) as up:
+    async with scripted(echo) as up:
         for n in range(5):
             _, body = await _fetch(pool, up.url, body=b"%d" % n)
             assert body == b"%d" % n

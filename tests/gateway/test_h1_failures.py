@@ -19,7 +19,15 @@ from apps.core.errors import UpstreamTimeout, UpstreamUnavailable
 from apps.gateway import h1, upstream
 from apps.gateway.h1 import pool as h1_pool
 from apps.providers.schemas import UpstreamRequest
-from tests.gateway.h1_support import CHUNKED_HEAD, Peer, answer_each, chunk, response, scripted
+from tests.gateway.h1_support import (
+    CHUNKED_HEAD,
+    Peer,
+    answer_each,
+    chunk,
+    echo,
+    response,
+    scripted,
+)
 
 
 async def _request(pool: h1.Pool, url: str, head_deadline: float | None = None) -> h1.Response:
@@ -302,7 +310,7 @@ async def test_tls_with_a_trusted_certificate(
     monkeypatch.setenv("SSL_CERT_FILE", str(cert_path))
     h1.reset_tls_context()
     try:
-        async with scripted(lambda p: answer_each(p, lambda h, b: response(b)), ssl=context) as up:
+        async with scripted(echo, ssl=context) as up:
             assert await _fetch(pool, up.url + "/v1") == b"{}"
             assert await _fetch(pool, up.url + "/v1") == b"{}"
         assert len(up.peers) == 1
@@ -316,7 +324,7 @@ async def test_tls_with_an_untrusted_certificate_is_refused(
 ) -> None:
     context, _ = tls_server
     h1.reset_tls_context()
-    async with scripted(lambda p: answer_each(p, lambda h, b: response(b)), ssl=context) as up:
+    async with scripted(echo, ssl=context) as up:
         with pytest.raises(h1.ConnectFailed, match="SSLCertVerificationError"):
             await _request(pool, up.url + "/v1")
     assert up.requests == []
