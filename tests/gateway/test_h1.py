@@ -44,7 +44,7 @@ async def _fetch(pool: h1.Pool, url: str, **kw: object) -> tuple[h1.Response, by
 
 @pytest.fixture
 async def pool() -> h1.Pool:
-    pool = h1.Pool(asyncio.get_running_loop())
+    pool = h1.Pool(asyncio.get_running_loop(), h1.NO_PROXIES)
     yield pool  # type: ignore[misc]
     pool.close()
 

@@ -4,16 +4,11 @@ connections that end early, stale keep-alive connections, bad responses, TLS."""
 from __future__ import annotations
 
 import asyncio
-import datetime as dt
 import socket
 import ssl
 from pathlib import Path
 
 import pytest
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
 
 from apps.core.errors import UpstreamTimeout, UpstreamUnavailable
 from apps.gateway import h1, upstream
@@ -27,6 +22,7 @@ from tests.gateway.h1_support import (
     echo,
     response,
     scripted,
+    self_signed_certificate,
 )
 
 
@@ -45,7 +41,7 @@ async def _fetch(pool: h1.Pool, url: str) -> bytes:
 
 @pytest.fixture
 async def pool() -> h1.Pool:
-    pool = h1.Pool(asyncio.get_running_loop())
+    pool = h1.Pool(asyncio.get_running_loop(), h1.NO_PROXIES)
     yield pool  # type: ignore[misc]
     pool.close()
 
@@ -267,37 +263,9 @@ async def test_upstream_timeout_is_an_upstream_timeout() -> None:
     assert info.value.message == "openai error: request to 127.0.0.1 timed out."
 
 
-def _certificate(tmp_path: Path) -> tuple[Path, Path]:
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")])
-    now = dt.datetime.now(dt.UTC)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - dt.timedelta(minutes=5))
-        .not_valid_after(now + dt.timedelta(days=1))
-        .add_extension(x509.SubjectAlternativeName([x509.DNSName("localhost")]), critical=False)
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .sign(key, hashes.SHA256())
-    )
-    cert_path, key_path = tmp_path / "cert.pem", tmp_path / "key.pem"
-    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    key_path.write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-    )
-    return cert_path, key_path
-
-
 @pytest.fixture
 def tls_server(tmp_path: Path) -> tuple[ssl.SSLContext, Path]:
-    cert_path, key_path = _certificate(tmp_path)
+    cert_path, key_path = self_signed_certificate(tmp_path)
     context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     context.load_cert_chain(cert_path, key_path)
     return context, cert_path

@@ -6,8 +6,8 @@ against the bench's fake upstream, aiohttp spends 190-260 us of CPU per request 
 to a stream's first byte over a protocol-level client (aiosonic was no faster); see
 ``bench/README.md``. This module does only what an upstream call needs: one request at a time
 per connection, ``Content-Length`` request bodies, chunked / sized / read-until-close response
-bodies, gzip and deflate, TLS with the system's trust store, and back-pressure on the socket
-when the reader is slower than the upstream.
+bodies, gzip and deflate, TLS with the system's trust store, back-pressure on the socket when the
+reader is slower than the upstream, and outbound proxies from the environment (``proxy``).
 
 Errors: ``ConnectFailed`` (nothing was sent), ``Disconnected`` (the connection ended before
 the response did), ``MalformedResponse``, ``InvalidRequest`` (a header that would break the
@@ -24,18 +24,23 @@ from apps.gateway.h1.errors import (
     MalformedResponse,
 )
 from apps.gateway.h1.pool import Pool, reset_tls_context, tls_context
+from apps.gateway.h1.proxy import NO_PROXIES, Proxy, ProxySettings, parse_proxy
 from apps.gateway.h1.wire import host_of
 
 __all__ = [
     "HIGH_WATER",
+    "NO_PROXIES",
     "ConnectFailed",
     "Disconnected",
     "H1Error",
     "InvalidRequest",
     "MalformedResponse",
     "Pool",
+    "Proxy",
+    "ProxySettings",
     "Response",
     "host_of",
+    "parse_proxy",
     "reset_tls_context",
     "tls_context",
 ]

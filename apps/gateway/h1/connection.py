@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 
 import httptools
 
-from apps.gateway.h1.errors import Disconnected, H1Error, MalformedResponse
+from apps.gateway.h1.errors import ConnectFailed, Disconnected, H1Error, MalformedResponse
 from apps.gateway.h1.wire import Origin, decoder_for
 
 if TYPE_CHECKING:
@@ -35,6 +35,9 @@ class _Connection(asyncio.Protocol):
         self.idle_since = 0.0
         self.used = 0
         self.active = False
+        # While a proxy's CONNECT answer is awaited: its status, and the bytes so far.
+        self.tunnel: asyncio.Future[int] | None = None
+        self.tunnel_head = b""
         self._reset()
 
     def _reset(self) -> None:
@@ -58,6 +61,9 @@ class _Connection(asyncio.Protocol):
         self.transport = transport  # type: ignore[assignment]
 
     def data_received(self, data: bytes) -> None:
+        if self.tunnel is not None:
+            self._tunnel_data(data)
+            return
         if not self.active:  # nothing asked: a server's parting message on an idle connection
             self._close()
             return
@@ -79,6 +85,10 @@ class _Connection(asyncio.Protocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.closed = True
+        if self.tunnel is not None and not self.tunnel.done():
+            self.tunnel.set_exception(
+                ConnectFailed("the proxy closed the connection", self.origin[1])
+            )
         if not self.done:
             if self.head_done and self.until_close:
                 self.done = True
@@ -87,6 +97,29 @@ class _Connection(asyncio.Protocol):
                 self.error = Disconnected("closed the connection early", self.origin[1])
         self.pool.forget(self)
         self._wake()
+
+    def _tunnel_data(self, data: bytes) -> None:
+        """The proxy's answer to CONNECT: a status line and headers, then the tunnel."""
+        assert self.tunnel is not None
+        head = self.tunnel_head = self.tunnel_head + data
+        end = head.find(b"\r\n\r\n")
+        if end < 0:
+            if len(head) > MAX_HEAD_BYTES:
+                self.tunnel.set_exception(
+                    ConnectFailed("the proxy sent a head over 64 KiB", self.origin[1])
+                )
+                self.tunnel = None
+            return
+        fields = head[: head.find(b"\r\n")].split(b" ", 2)
+        waiter, self.tunnel, self.tunnel_head = self.tunnel, None, b""
+        if waiter.done():
+            return
+        if len(fields) < 2 or not fields[0].startswith(b"HTTP/") or not fields[1].isdigit():
+            waiter.set_exception(ConnectFailed("the proxy sent a malformed answer", self.origin[1]))
+        elif end + 4 != len(head):  # nothing may come before the TLS handshake
+            waiter.set_exception(ConnectFailed("the proxy sent data early", self.origin[1]))
+        else:
+            waiter.set_result(int(fields[1]))
 
     # httptools callbacks
 

@@ -11,7 +11,8 @@ from typing import Any
 
 from apps.gateway.h1.connection import Response, _Connection
 from apps.gateway.h1.errors import ConnectFailed, Disconnected
-from apps.gateway.h1.wire import Origin, request_head
+from apps.gateway.h1.proxy import Proxy, ProxySettings
+from apps.gateway.h1.wire import Origin, request_head, target
 
 KEEPALIVE_S = 60.0  # an idle connection older than this is closed, not reused
 MAX_IDLE_PER_ORIGIN = 512
@@ -35,10 +36,15 @@ def reset_tls_context() -> None:
 
 
 class Pool:
-    """Keep-alive connections per origin on one event loop."""
+    """Keep-alive connections per origin on one event loop. ``proxies`` default to the
+    environment's (``HTTPS_PROXY``, ``HTTP_PROXY``, ``NO_PROXY``)."""
 
-    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+    def __init__(
+        self, loop: asyncio.AbstractEventLoop, proxies: ProxySettings | None = None
+    ) -> None:
         self.loop = loop
+        self.proxies = proxies if proxies is not None else ProxySettings.from_environment()
+        self._routes: dict[Origin, Proxy | None] = {}
         self.idle: dict[Origin, list[_Connection]] = {}
         self.closed = False
         self._dns: dict[tuple[str, int], tuple[float, list[Any]]] = {}
@@ -58,7 +64,12 @@ class Pool:
         out to be closed before any answer (the upstream timed it out just now) is replaced
         by a new one once (not by another idle one, likely stale too); nothing was processed
         on it."""
-        origin, head = request_head(method, url, headers, len(body))
+        origin = target(url)[0]
+        proxy = self._route(origin)
+        if proxy is not None and origin[0] == "http":  # a forwarding proxy
+            head = request_head(method, url, headers, len(body), proxy.authorization, True)
+        else:
+            head = request_head(method, url, headers, len(body))
         payload = head + body if len(body) < 65536 else None
         for attempt in range(2):
             conn = self._idle_connection(origin) if attempt == 0 else None
@@ -102,34 +113,76 @@ class Pool:
             return conn
         return None
 
+    def _route(self, origin: Origin) -> Proxy | None:
+        try:
+            return self._routes[origin]
+        except KeyError:
+            proxy = self._routes[origin] = self.proxies.for_origin(origin)
+            return proxy
+
     async def _connect(self, origin: Origin, timeout: float) -> _Connection:
-        scheme, host, port = origin
-        tls = tls_context() if scheme == "https" else None
+        """A new connection to ``origin``: direct, through a forwarding proxy (http), or
+        through a proxy's CONNECT tunnel with TLS to the upstream inside (https)."""
+        proxy = self._route(origin)
+        via = proxy.origin if proxy is not None else origin
+        host = via[1]
         try:
             async with asyncio.timeout(timeout):
-                addresses = await self._resolve(host, port)
-                last: Exception | None = None
-                for family, _, proto, _, address in addresses:
-                    try:
-                        _, conn = await self.loop.create_connection(
-                            lambda: _Connection(self, origin),
-                            address[0],
-                            address[1],
-                            family=family,
-                            proto=proto,
-                            ssl=tls,
-                            server_hostname=host if tls is not None else None,
-                        )
-                        return conn
-                    except OSError as exc:  # ssl.SSLError included
-                        last = exc
-                self._dns.pop((host, port), None)  # resolve again next time
-                raise ConnectFailed(f"cannot connect ({type(last).__name__})", host)
+                conn = await self._open(via, origin)
+                if proxy is not None and origin[0] == "https":
+                    await self._tunnel(conn, origin, proxy)
+                return conn
         except TimeoutError:
-            self._dns.pop((host, port), None)
+            self._dns.pop((host, via[2]), None)
             raise ConnectFailed("connect timed out", host) from None
-        except OSError as exc:  # name resolution
+        except OSError as exc:  # name resolution, or the TLS handshake inside a tunnel
             raise ConnectFailed(f"cannot connect ({type(exc).__name__})", host) from None
+
+    async def _open(self, via: Origin, origin: Origin) -> _Connection:
+        """A socket to ``via`` (the upstream, or the proxy), TLS when ``via`` is https."""
+        scheme, host, port = via
+        tls = tls_context() if scheme == "https" else None
+        addresses = await self._resolve(host, port)
+        last: Exception | None = None
+        for family, _, proto, _, address in addresses:
+            try:
+                _, conn = await self.loop.create_connection(
+                    lambda: _Connection(self, origin),
+                    address[0],
+                    address[1],
+                    family=family,
+                    proto=proto,
+                    ssl=tls,
+                    server_hostname=host if tls is not None else None,
+                )
+                return conn
+            except OSError as exc:  # ssl.SSLError included
+                last = exc
+        self._dns.pop((host, port), None)  # resolve again next time
+        raise ConnectFailed(f"cannot connect ({type(last).__name__})", host)
+
+    async def _tunnel(self, conn: _Connection, origin: Origin, proxy: Proxy) -> None:
+        """CONNECT through the proxy, then TLS with the upstream over the tunnel."""
+        _, host, port = origin
+        authority = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+        lines = [f"CONNECT {authority} HTTP/1.1", f"Host: {authority}"]
+        if proxy.authorization:
+            lines.append(f"Proxy-Authorization: {proxy.authorization}")
+        transport = conn.transport
+        assert transport is not None
+        conn.tunnel = self.loop.create_future()
+        try:
+            transport.write(("\r\n".join(lines) + "\r\n\r\n").encode())
+            status = await conn.tunnel
+            if not 200 <= status < 300:
+                raise ConnectFailed(f"the proxy refused the tunnel ({status})", proxy.host)
+            tls = await self.loop.start_tls(transport, conn, tls_context(), server_hostname=host)
+        except BaseException:
+            conn._close()
+            raise
+        if tls is None:  # pragma: no cover - only when the transport closed meanwhile
+            raise ConnectFailed("the proxy closed the connection", proxy.host)
+        conn.transport = tls
 
     async def _resolve(self, host: str, port: int) -> list[Any]:
         key = (host, port)

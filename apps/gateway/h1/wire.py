@@ -13,8 +13,9 @@ Origin = tuple[str, str, int]  # scheme, host, port
 
 
 @lru_cache(maxsize=4096)
-def target(url: str) -> tuple[Origin, bytes, bytes]:
-    """(origin, the request line's tail, the Host header line) for ``url``, worked out once."""
+def target(url: str) -> tuple[Origin, bytes, bytes, bytes]:
+    """(origin, the request line's tail, the same in absolute form (through a proxy), the Host
+    header line) for ``url``, worked out once."""
     parts = urlsplit(url)
     scheme = parts.scheme.lower()
     if scheme not in ("http", "https") or not parts.hostname:
@@ -32,6 +33,7 @@ def target(url: str) -> tuple[Origin, bytes, bytes]:
     return (
         (scheme, host, port),
         f" {path} HTTP/1.1\r\n".encode("ascii"),
+        f" {scheme}://{netloc}{path} HTTP/1.1\r\n".encode("ascii"),
         f"Host: {netloc}\r\n".encode("ascii"),
     )
 
@@ -48,10 +50,19 @@ _FRAMING = frozenset({"content-length", "transfer-encoding"})
 
 
 def request_head(
-    method: str, url: str, headers: Mapping[str, str], length: int
-) -> tuple[Origin, bytes]:
-    origin, line, host = target(url)
-    lines = []
+    method: str,
+    url: str,
+    headers: Mapping[str, str],
+    length: int,
+    proxy_authorization: str | None = None,
+    absolute: bool = False,
+) -> bytes:
+    """The request line and headers for ``url``; in absolute form (with the proxy's
+    credentials, if any) for a forwarding proxy."""
+    _, line, absolute_line, host = target(url)
+    if absolute:
+        line = absolute_line
+    lines = [f"Proxy-Authorization: {proxy_authorization}\r\n"] if proxy_authorization else []
     for name, value in headers.items():
         lowered = name.lower()
         if lowered in _FRAMING:
@@ -64,7 +75,7 @@ def request_head(
     count = len(lines)
     if text.count("\n") != count or text.count("\r") != count or "\x00" in text:
         raise InvalidRequest("a request header contains a line break")
-    return origin, b"".join(
+    return b"".join(
         (
             method.encode("ascii"),
             line,
