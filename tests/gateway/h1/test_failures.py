@@ -14,7 +14,7 @@ from apps.core.errors import UpstreamTimeout, UpstreamUnavailable
 from apps.gateway import h1, upstream
 from apps.gateway.h1 import pool as h1_pool
 from apps.providers.schemas import UpstreamRequest
-from tests.gateway.h1_support import (
+from tests.gateway.h1.support import (
     CHUNKED_HEAD,
     Peer,
     answer_each,

@@ -16,7 +16,7 @@ import pytest
 from apps.core.errors import UpstreamUnavailable
 from apps.gateway import h1, upstream
 from apps.providers.schemas import UpstreamRequest
-from tests.gateway.h1_support import echo, scripted, self_signed_certificate
+from tests.gateway.h1.support import echo, scripted, self_signed_certificate
 
 
 @dataclass

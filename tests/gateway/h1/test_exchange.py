@@ -10,7 +10,7 @@ import zlib
 import pytest
 
 from apps.gateway import h1
-from tests.gateway.h1_support import (
+from tests.gateway.h1.support import (
     CHUNKED_HEAD,
     LAST_CHUNK,
     Peer,
