@@ -85,10 +85,40 @@ async def answer_each(peer: Peer, make: Callable[[bytes, bytes], bytes]) -> None
         await peer.send(make(head, body))
 
 
+Connected = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
+
+
+@contextlib.asynccontextmanager
+async def loopback_server(on_connect: Connected, ssl: object = None) -> AsyncIterator[int]:
+    """Serve ``on_connect`` on a free loopback port (yielded); on the way out, stop listening
+    and cancel the handlers of connections still open."""
+    tasks: set[asyncio.Task[None]] = set()
+
+    async def tracked(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        task = asyncio.current_task()
+        assert task is not None
+        tasks.add(task)
+        try:
+            await on_connect(reader, writer)
+        except asyncio.CancelledError:
+            pass
+        finally:
+            tasks.discard(task)
+            writer.close()
+
+    server = await asyncio.start_server(tracked, "127.0.0.1", 0, ssl=ssl)  # type: ignore[arg-type]
+    try:
+        yield int(server.sockets[0].getsockname()[1])
+    finally:
+        server.close()
+        for task in list(tasks):
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+
 @contextlib.asynccontextmanager
 async def scripted(handler: Handler, ssl: object = None) -> AsyncIterator[Scripted]:
     state = Scripted(url="")
-    tasks: set[asyncio.Task[None]] = set()
 
     async def on_connect(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         peer = Peer(reader, writer, len(state.peers) + 1)
@@ -102,30 +132,15 @@ async def scripted(handler: Handler, ssl: object = None) -> AsyncIterator[Script
             return head, body
 
         peer.request = recording  # type: ignore[method-assign]
-        task = asyncio.current_task()
-        assert task is not None
-        tasks.add(task)
         try:
             await handler(peer)
         except (ConnectionError, asyncio.IncompleteReadError):
             peer.gone.set()  # a write or read failed: the client went away
-        except asyncio.CancelledError:
-            pass
-        finally:
-            tasks.discard(task)
-            writer.close()
 
-    server = await asyncio.start_server(on_connect, "127.0.0.1", 0, ssl=ssl)  # type: ignore[arg-type]
-    port = server.sockets[0].getsockname()[1]
-    scheme = "https" if ssl is not None else "http"
-    state.url = f"{scheme}://localhost:{port}" if ssl is not None else f"http://127.0.0.1:{port}"
-    try:
+    async with loopback_server(on_connect, ssl) as port:
+        host = "localhost" if ssl is not None else "127.0.0.1"
+        state.url = f"{'https' if ssl is not None else 'http'}://{host}:{port}"
         yield state
-    finally:
-        server.close()
-        for task in list(tasks):
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
 
 
 async def echo(peer: Peer) -> None:

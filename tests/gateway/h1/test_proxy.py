@@ -16,7 +16,7 @@ import pytest
 from apps.core.errors import UpstreamUnavailable
 from apps.gateway import h1, upstream
 from apps.providers.schemas import UpstreamRequest
-from tests.gateway.h1.support import echo, scripted, self_signed_certificate
+from tests.gateway.h1.support import echo, loopback_server, scripted, self_signed_certificate
 
 
 @dataclass
@@ -39,10 +39,8 @@ async def fake_proxy(refuse: int | None = None) -> AsyncIterator[FakeProxy]:
     """A forward proxy: CONNECT opens a tunnel; any other request line names the upstream
     in absolute form and is passed on in origin form, the connection then piped."""
     state = FakeProxy(url="", refuse=refuse)
-    tasks: set[asyncio.Task[None]] = set()
 
     async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        tasks.add(asyncio.current_task())  # type: ignore[arg-type]
         try:
             head = await reader.readuntil(b"\r\n\r\n")
             state.heads.append(head)
@@ -62,20 +60,12 @@ async def fake_proxy(refuse: int | None = None) -> AsyncIterator[FakeProxy]:
                 up_reader, up_writer = await asyncio.open_connection(host.decode(), int(port))
                 up_writer.write(head.replace(where, b"/" + path, 1))
             await asyncio.gather(_pipe(reader, up_writer), _pipe(up_reader, writer))
-        except (asyncio.IncompleteReadError, ConnectionError, asyncio.CancelledError):
+        except (asyncio.IncompleteReadError, ConnectionError):
             pass
-        finally:
-            writer.close()
 
-    server = await asyncio.start_server(handle, "127.0.0.1", 0)
-    state.url = f"http://user:s%40cret@127.0.0.1:{server.sockets[0].getsockname()[1]}"
-    try:
+    async with loopback_server(handle) as port:
+        state.url = f"http://user:s%40cret@127.0.0.1:{port}"
         yield state
-    finally:
-        server.close()
-        for task in list(tasks):
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
 
 
 def _pool(settings: h1.ProxySettings) -> h1.Pool:
