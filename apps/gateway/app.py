@@ -18,7 +18,7 @@ from apps.core.errors import MethodNotAllowed, NotFound
 from apps.gateway import info
 from apps.gateway.endpoints import model_in_path_handler, openai_handler
 from apps.gateway.http import Receive, Request, Scope, Send, send_response
-from apps.gateway.upstream import close_pool
+from apps.gateway.upstream import close_pool, configuration_error
 from apps.providers.schemas import Op
 from apps.usage.writer import writer
 
@@ -140,6 +140,9 @@ class GatewayApp:
         of the cyclic collector, so full collections stay short.
         """
         self._started = True
+        problem = configuration_error()
+        if problem:
+            logger.error("every upstream call will fail: %s", problem)
         self.watcher.start()
         sys.setswitchinterval(conf.GATEWAY_SWITCH_INTERVAL_S)
         gc.freeze()

@@ -29,6 +29,16 @@ def pool() -> h1.Pool:
     return current
 
 
+def configuration_error() -> str | None:
+    """What is wrong with the upstream settings read from the environment (the proxy
+    variables), or None; checked at start so a bad value is reported before the first call."""
+    try:
+        h1.ProxySettings.from_environment()
+    except h1.InvalidRequest as exc:
+        return str(exc)
+    return None
+
+
 async def close_pool() -> None:
     """Close this loop's idle upstream connections (at shutdown)."""
     current = _pools.pop(asyncio.get_running_loop(), None)

@@ -214,3 +214,12 @@ async def test_a_bad_proxy_setting_fails_calls_clearly(monkeypatch: pytest.Monke
         "openai error: request to api.example not sent: "
         "HTTPS_PROXY is not an http:// or https:// URL."
     )
+
+
+def test_a_bad_proxy_setting_is_reported_at_start(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("HTTP_PROXY", raising=False)
+    monkeypatch.delenv("http_proxy", raising=False)
+    monkeypatch.setenv("https_proxy", "http://proxy.corp:3128")
+    assert upstream.configuration_error() is None
+    monkeypatch.setenv("HTTP_PROXY", "http://user:secret@proxy.corp:port")
+    assert upstream.configuration_error() == "HTTP_PROXY is not an http:// or https:// URL"
