@@ -97,10 +97,8 @@ async def send(req: UpstreamRequest, *, timeout_s: float, provider: str) -> Upst
         resp = await _open(req, deadline, provider)
         try:
             body = await resp.read(deadline)
-        except BaseException:
-            resp.close()
-            raise
-        resp.release()
+        finally:
+            resp.release()  # pooled when the body was read to its end, closed otherwise
         return UpstreamResponse(resp.status, resp.headers, body)
     except _FAILURES as exc:
         raise transport_error(exc, provider, req.url) from None
@@ -117,14 +115,11 @@ class UpstreamStream:
         self._read_timeout = read_timeout
         self.status = resp.status
         self.headers = resp.headers
-        self.complete = False
 
     async def read_all(self) -> bytes:
         deadline = asyncio.get_running_loop().time() + self._read_timeout
         try:
-            body = await self._resp.read(deadline)
-            self.complete = True
-            return body
+            return await self._resp.read(deadline)
         except _FAILURES as exc:
             raise transport_error(exc, self._provider, self._url) from None
 
@@ -140,7 +135,6 @@ class UpstreamStream:
         try:
             async for data in self._resp.chunks(self._read_timeout):
                 yield data
-            self.complete = True
         except _FAILURES as exc:
             raise transport_error(exc, self._provider, self._url) from None
 
@@ -160,9 +154,6 @@ async def open_stream(
     try:
         yield stream
     finally:
-        # A fully read response gives its connection back to the pool; an abandoned one
-        # (client gone, error) is closed so the upstream stops generating.
-        if stream.complete:
-            resp.release()
-        else:
-            resp.close()
+        # A complete exchange gives its connection back to the pool; an abandoned one
+        # (client gone, error mid-body) is closed so the upstream stops generating.
+        resp.release()

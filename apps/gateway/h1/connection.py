@@ -33,7 +33,6 @@ class _Connection(asyncio.Protocol):
         self.parser = httptools.HttpResponseParser(self)
         self.closed = False
         self.idle_since = 0.0
-        self.used = 0
         self.active = False
         # While a proxy's CONNECT answer is awaited: its status, and the bytes so far.
         self.tunnel: asyncio.Future[int] | None = None

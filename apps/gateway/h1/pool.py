@@ -67,7 +67,14 @@ class Pool:
         origin = target(url)[0]
         proxy = self._route(origin)
         if proxy is not None and origin[0] == "http":  # a forwarding proxy
-            head = request_head(method, url, headers, len(body), proxy.authorization, True)
+            head = request_head(
+                method,
+                url,
+                headers,
+                len(body),
+                proxy_authorization=proxy.authorization,
+                absolute=True,
+            )
         else:
             head = request_head(method, url, headers, len(body))
         payload = head + body if len(body) < 65536 else None
@@ -76,7 +83,6 @@ class Pool:
             reused = conn is not None
             if conn is None:
                 conn = await self._connect(origin, connect_timeout)
-            conn.used += 1
             conn.active = True
             transport = conn.transport
             assert transport is not None

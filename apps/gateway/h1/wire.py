@@ -54,6 +54,7 @@ def request_head(
     url: str,
     headers: Mapping[str, str],
     length: int,
+    *,
     proxy_authorization: str | None = None,
     absolute: bool = False,
 ) -> bytes:
