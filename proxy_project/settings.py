@@ -138,6 +138,10 @@ PROXY_ENCRYPTION_KEY = env_str("PROXY_ENCRYPTION_KEY") or env_str("LITELLM_SALT_
 # Pepper for virtual-key digests: separate from SECRET_KEY so rotating one does not void the other.
 GATEWAY_KEY_PEPPER = persistent_secret("GATEWAY_KEY_PEPPER", DATA_DIR / "key_pepper")
 REDIS_URL = env_str("REDIS_URL")
+# Put in front of every Redis key and channel name, so gateways sharing a Redis stay apart.
+GATEWAY_REDIS_PREFIX = env_str("GATEWAY_REDIS_PREFIX", "gateway:")
+# Connect and read timeout of Redis calls; past it the gateway falls back to local state.
+GATEWAY_REDIS_TIMEOUT_S = env_float("GATEWAY_REDIS_TIMEOUT_S", 0.5)
 
 GATEWAY_MAX_BODY_BYTES = env_int("GATEWAY_MAX_BODY_BYTES", 32 * 1024 * 1024)
 GATEWAY_DEFAULT_TIMEOUT_S = env_float("GATEWAY_DEFAULT_TIMEOUT_S", 600.0)

@@ -14,6 +14,8 @@ os.environ.setdefault(
 os.environ.setdefault("SECRET_KEY", "test-secret-key-not-for-production")
 os.environ.setdefault("GATEWAY_KEY_PEPPER", "test-pepper")
 os.environ["PROXY_MASTER_KEY"] = "sk-test-master-key"
+# Redis keys and channels of this run only: other gateways and test runs may share the server.
+os.environ.setdefault("GATEWAY_REDIS_PREFIX", f"gwtest:{os.getpid()}:{os.urandom(4).hex()}:")
 
 from proxy_project.settings import *  # noqa: F403
 

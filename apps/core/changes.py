@@ -16,6 +16,7 @@ from django.conf import settings
 from django.db import transaction
 from django.db.models import F
 
+from apps.core import redis as shared_redis
 from apps.core.db import db_task
 from apps.core.models import ChangeMarker
 
@@ -24,7 +25,13 @@ logger = logging.getLogger(__name__)
 TOPIC_KEYS = "keys"
 TOPIC_ROUTING = "routing"
 TOPIC_CONFIG = "config"
-REDIS_CHANNEL = "gateway:changes"
+
+
+def channel() -> str:
+    """The pub/sub channel of change messages (channels ignore Redis database numbers, so the
+    configured prefix is what keeps gateways sharing a server apart)."""
+    return shared_redis.name("changes")
+
 
 _listeners: dict[str, list[Callable[[], None]]] = {}
 _seen: dict[str, int] = {}
@@ -68,7 +75,7 @@ def _publish(topic: str) -> None:
 
         client = redis.Redis.from_url(url, socket_timeout=1, socket_connect_timeout=1)
         try:
-            client.publish(REDIS_CHANNEL, topic)
+            client.publish(channel(), topic)
         finally:
             client.close()
     except Exception as exc:  # Redis down: the marker poll still reaches every process.
@@ -138,7 +145,7 @@ class ChangeWatcher:
             client = aioredis.Redis.from_url(settings.REDIS_URL)
             try:
                 pubsub = client.pubsub()
-                await pubsub.subscribe(REDIS_CHANNEL)
+                await pubsub.subscribe(channel())
                 async for message in pubsub.listen():
                     if message.get("type") == "message":
                         data = message["data"]

@@ -65,10 +65,10 @@ def test_redis_messages_reach_listeners(fired):
             try:
                 client = redis.Redis.from_url(REDIS_URL)
                 for _ in range(100):  # wait until the subscription is live
-                    if client.pubsub_numsub(changes.REDIS_CHANNEL)[0][1]:
+                    if client.pubsub_numsub(changes.channel())[0][1]:
                         break
                     await asyncio.sleep(0.02)
-                client.publish(changes.REDIS_CHANNEL, "test-a")
+                client.publish(changes.channel(), "test-a")
                 for _ in range(100):
                     if fired:
                         break
