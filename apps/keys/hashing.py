@@ -29,7 +29,3 @@ def display(raw: str) -> str:
     if len(raw) <= 12:
         return raw[:3] + "..."
     return f"{raw[:6]}...{raw[-4:]}"
-
-
-def same(a: str, b: str) -> bool:
-    return hmac.compare_digest(a.encode(), b.encode())

@@ -271,7 +271,3 @@ async def visible_groups(principal: Principal) -> list[Group]:
     return [g for name, g in sorted(table.groups.items()) if principal.may_use(name)] + [
         g for g in table.wildcards if principal.may_use(g.name)
     ]
-
-
-def provider_of(candidate: Candidate) -> Any:
-    return get_provider(candidate.target.provider)
