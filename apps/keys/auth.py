@@ -14,7 +14,6 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from django.conf import settings
 from django.utils import timezone
 
 from apps.core import changes
@@ -125,8 +124,8 @@ def _load_key(digest: str) -> Principal | None:
 
 def _load_master_digests() -> frozenset[str]:
     digests = set()
-    if settings.PROXY_MASTER_KEY:
-        digests.add(hashing.digest(settings.PROXY_MASTER_KEY))
+    if conf.PROXY_MASTER_KEY:
+        digests.add(hashing.digest(conf.PROXY_MASTER_KEY))
     config = ProxyConfig.objects.filter(pk=1).first()
     if config is not None:
         if config.master_key_ref:

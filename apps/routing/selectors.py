@@ -16,8 +16,6 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from django.conf import settings
-
 from apps.core import changes
 from apps.core.conf import conf
 from apps.core.db import db_task
@@ -115,7 +113,7 @@ def _target_for(dep: Deployment, group_name: str, drop_default: bool) -> Target:
         api_base=resolve_value(dep.api_base) or None,  # type: ignore[arg-type]
         api_key=api_key,
         api_version=resolve_value(dep.api_version) or None,  # type: ignore[arg-type]
-        timeout_s=dep.timeout or settings.GATEWAY_DEFAULT_TIMEOUT_S,
+        timeout_s=dep.timeout or conf.GATEWAY_DEFAULT_TIMEOUT_S,
         stream_timeout_s=dep.stream_timeout,
         headers={str(k): str(resolve_value(v)) for k, v in (dep.headers or {}).items()},
         params=params,
@@ -137,7 +135,7 @@ def global_drop_params() -> bool:
     config = ProxyConfig.objects.filter(pk=1).first()
     if config is not None and "drop_params" in (config.litellm_settings or {}):
         return bool(config.litellm_settings["drop_params"])
-    return bool(settings.GATEWAY_DROP_PARAMS)
+    return bool(conf.GATEWAY_DROP_PARAMS)
 
 
 def load_table() -> RoutingTable:

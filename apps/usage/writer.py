@@ -24,7 +24,6 @@ from typing import Any
 
 import orjson
 from asgiref.sync import sync_to_async
-from django.conf import settings
 from django.db import connection, transaction
 from django.db.models import F
 from django.utils.dateparse import parse_datetime
@@ -41,7 +40,7 @@ Row = dict[str, Any]
 
 
 def _spool_dir() -> Path:
-    return Path(settings.DATA_DIR) / "usage-spool"
+    return Path(conf.DATA_DIR) / "usage-spool"
 
 
 _COLUMNS = [
@@ -204,7 +203,7 @@ class UsageWriter:
     async def _run(self) -> None:
         assert self._wake is not None
         while True:
-            delay = settings.GATEWAY_USAGE_FLUSH_S * (2 ** min(self._failures, 6))
+            delay = conf.GATEWAY_USAGE_FLUSH_S * (2 ** min(self._failures, 6))
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), timeout=min(delay, 30.0))
             self._wake.clear()
@@ -232,7 +231,7 @@ class UsageWriter:
                 self._failures += 1
                 self._rows[:0] = batch
                 logger.error("usage flush failed (%d rows kept): %s", len(self._rows), exc)
-                if len(self._rows) > settings.GATEWAY_USAGE_MAX_BUFFER:
+                if len(self._rows) > conf.GATEWAY_USAGE_MAX_BUFFER:
                     overflow, self._rows = self._rows, []
                     await sync_to_async(spool, thread_sensitive=False)(overflow)
             return written
