@@ -5,75 +5,20 @@ from __future__ import annotations
 
 import gc
 import logging
-import re
 import sys
 from collections.abc import Awaitable, Callable
-from typing import Any
 
 import orjson
 
 from apps.core.changes import ChangeWatcher
 from apps.core.conf import conf
 from apps.core.errors import MethodNotAllowed, NotFound
-from apps.gateway import info
-from apps.gateway.endpoints import model_in_path_handler, openai_handler
 from apps.gateway.http import Receive, Request, Scope, Send, send_response
+from apps.gateway.routes import gateway_routes
 from apps.gateway.upstream import close_pool, configuration_error
-from apps.providers.schemas import Op
 from apps.usage.writer import writer
 
 logger = logging.getLogger(__name__)
-
-Handler = Callable[[Request], Awaitable[None]]
-
-# (method, path) -> handler. Each OpenAI path also answers without the /v1 prefix.
-ROUTES: dict[str, dict[str, Handler]] = {}
-# Paths with parameters: (compiled pattern, method -> handler); the match dict lands in scope.
-PATTERN_ROUTES: list[tuple[re.Pattern[str], dict[str, Handler]]] = []
-
-
-def route(path: str, method: str, handler: Handler, *, v1_alias: bool = True) -> None:
-    ROUTES.setdefault(path, {})[method] = handler
-    if v1_alias:
-        ROUTES.setdefault("/v1" + path, {})[method] = handler
-
-
-def route_pattern(pattern: str, method: str, handler: Handler) -> None:
-    for compiled, methods in PATTERN_ROUTES:
-        if compiled.pattern == pattern:
-            methods[method] = handler
-            return
-    PATTERN_ROUTES.append((re.compile(pattern), {method: handler}))
-
-
-route("/chat/completions", "POST", openai_handler(Op.CHAT))
-route("/completions", "POST", openai_handler(Op.COMPLETIONS))
-route("/embeddings", "POST", openai_handler(Op.EMBEDDINGS))
-route("/moderations", "POST", openai_handler(Op.MODERATIONS))
-route("/models", "GET", info.list_models)
-route("/model/info", "GET", info.model_info)
-route("/health", "GET", info.health, v1_alias=False)
-route("/health/liveliness", "GET", info.liveliness, v1_alias=False)
-route("/health/liveness", "GET", info.liveliness, v1_alias=False)
-route("/health/readiness", "GET", info.readiness, v1_alias=False)
-# LiteLLM's and Azure's path shapes with the model in the path.
-route_pattern(
-    r"^/(?:v1/)?engines/(?P<model>.+)/chat/completions/?$",
-    "POST",
-    model_in_path_handler(Op.CHAT, "model"),
-)
-
-
-def _install_extensions() -> None:
-    """Optional endpoint modules register their routes when present."""
-    import importlib
-
-    for module in ("apps.gateway.anthropic_endpoints", "apps.gateway.azure_endpoints"):
-        try:
-            importlib.import_module(module)
-        except ModuleNotFoundError as exc:
-            if exc.name != module:
-                raise
 
 
 class GatewayApp:
@@ -81,7 +26,7 @@ class GatewayApp:
         self.django_app = django_app
         self.watcher = ChangeWatcher()
         self._started = False
-        _install_extensions()
+        self.routes = gateway_routes()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         kind = scope["type"]
@@ -94,16 +39,7 @@ class GatewayApp:
         if not self._started:
             self._start()
         path: str = scope["path"]
-        methods = ROUTES.get(path)
-        if methods is None and len(path) > 1 and path.endswith("/"):
-            methods = ROUTES.get(path.rstrip("/"))
-        if methods is None:
-            for pattern, candidates in PATTERN_ROUTES:
-                match = pattern.match(path)
-                if match:
-                    scope["path_params"] = match.groupdict()
-                    methods = candidates
-                    break
+        methods = self.routes.match(scope)
         if methods is None:
             if path.startswith("/v1/"):
                 # An API client, not a browser: answer in the API's error shape, not HTML.
@@ -155,7 +91,3 @@ class GatewayApp:
             logger.exception("usage rows could not be written at shutdown")
         await close_pool()
         await self.watcher.stop()
-
-
-def build(django_app: Any) -> GatewayApp:
-    return GatewayApp(django_app)

@@ -1,4 +1,5 @@
-"""Handlers of the OpenAI-format endpoints: parse -> pipeline -> render, nothing more."""
+"""What every gateway endpoint shares: request ids, the caller's key, and ``serve_call``, which
+takes one call from its body to its answer (parse -> pipeline -> render) and its usage row."""
 
 from __future__ import annotations
 
@@ -7,21 +8,19 @@ import itertools
 import logging
 import os
 import secrets
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from decimal import Decimal
 
 from apps.core.errors import GatewayError
-from apps.gateway import pipeline
+from apps.gateway import pipeline, streaming
+from apps.gateway.call import Call
+from apps.gateway.dialects.base import Dialect
+from apps.gateway.dialects.openai.dialect import OPENAI
 from apps.gateway.http import ClientDisconnected, Receive, Request, encode_headers, send_response
-from apps.gateway.pipeline import Call, Dialect
-from apps.gateway.wire import PARSERS, VALIDATORS, OpenAIDialect, parse_json
 from apps.keys.auth import Principal, authenticate, bearer_token
-from apps.providers.schemas import CanonicalRequest, Op
+from apps.providers.schemas import CanonicalRequest
 
 logger = logging.getLogger(__name__)
-
-OPENAI = OpenAIDialect()
-STATUS_CLIENT_CLOSED = 499
 
 
 _ids = itertools.count()
@@ -72,8 +71,6 @@ async def serve_call(
     call: Call,
     req: Request,
     parse: Callable[[bytes], CanonicalRequest],
-    *,
-    stream_ok: bool = True,
 ) -> None:
     """Run one gateway call end to end and always leave exactly one usage row.
 
@@ -93,8 +90,8 @@ async def serve_call(
             watcher = asyncio.get_running_loop().create_task(
                 _watch_disconnect(call, req.receive, task)
             )
-            if call.request.stream and stream_ok:
-                await pipeline.stream(call, send, [])
+            if call.request.stream:
+                await streaming.stream(call, send)
             else:
                 result = await pipeline.run(call)
                 cost = pipeline.request_cost_of(call)
@@ -102,16 +99,15 @@ async def serve_call(
                     send, 200, dialect.render(call.request, result), call.response_headers(cost)
                 )
         except GatewayError as err:
-            call.error = err
-            call.status = err.http_status
+            call.failed(err)
             if not call.headers_sent:
                 status, payload = dialect.error(err)
                 headers = call.response_headers() + encode_headers(err.headers)
                 await send_response(send, status, payload, headers)
         except ClientDisconnected:
-            call.status = STATUS_CLIENT_CLOSED
+            call.client_closed()
         except asyncio.CancelledError:
-            call.status = STATUS_CLIENT_CLOSED
+            call.client_closed()
             if watcher is None or not watcher.done() or watcher.cancelled():
                 raise
             # The watcher cancelled us because the client left: the call is simply over, and
@@ -122,8 +118,7 @@ async def serve_call(
         except Exception:
             logger.exception("unhandled error in request %s", call.request_id)
             err = GatewayError("The gateway failed to handle this request.", code="internal_error")
-            call.error = err
-            call.status = 500
+            call.failed(err)
             if not call.headers_sent:
                 status, payload = dialect.error(err)
                 await send_response(send, status, payload, call.response_headers())
@@ -132,37 +127,6 @@ async def serve_call(
             watcher.cancel()
         # Every call leaves one row, refused ones included (no key: key_id is empty).
         call.finish(cost)
-
-
-def model_in_path_handler(op: Op, param: str) -> Callable[[Request], Awaitable[None]]:
-    """A handler for paths that name the model group (``/openai/deployments/{group}/...``,
-    ``/engines/{group}/...``): the path wins over the body's ``model``."""
-    validate = VALIDATORS[op]
-
-    async def handler(req: Request) -> None:
-        model = str(req.scope.get("path_params", {}).get(param, ""))
-
-        def parse(raw: bytes) -> CanonicalRequest:
-            body = parse_json(raw)
-            body["model"] = model
-            return validate(body)
-
-        call = Call(request_id=new_request_id(), call_type=op.value, dialect=OPENAI)
-        await serve_call(call, req, parse)
-
-    handler.__name__ = f"{op.value}_path_model_handler"
-    return handler
-
-
-def openai_handler(op: Op) -> Callable[[Request], Awaitable[None]]:
-    parser = PARSERS[op]
-
-    async def handler(req: Request) -> None:
-        call = Call(request_id=new_request_id(), call_type=op.value, dialect=OPENAI)
-        await serve_call(call, req, parser)
-
-    handler.__name__ = f"{op.value}_handler"
-    return handler
 
 
 async def authenticated(req: Request, dialect: Dialect = OPENAI) -> Principal | None:

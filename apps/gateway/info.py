@@ -12,8 +12,11 @@ from django.db import connection
 from apps.core.db import db_task
 from apps.core.errors import GatewayError, PermissionDenied
 from apps.gateway import pipeline
-from apps.gateway.endpoints import OPENAI, authenticated, new_request_id
+from apps.gateway.call import Call, scrub
+from apps.gateway.dialects.openai.dialect import OPENAI
+from apps.gateway.endpoints import authenticated, new_request_id
 from apps.gateway.http import Request, send_response
+from apps.providers.registry import get_provider
 from apps.providers.schemas import CanonicalRequest, Op
 from apps.routing.selectors import Candidate, Group, routing_table, visible_groups
 
@@ -113,15 +116,13 @@ async def readiness(req: Request) -> None:
 
 async def _probe(group: Group, candidate: Candidate) -> dict[str, Any]:
     """Send a one-token request to one deployment."""
-    from apps.gateway.pipeline import Call
-
     body: dict[str, Any] = {
         "model": group.name,
         "messages": [{"role": "user", "content": "ping"}],
         "max_tokens": 1,
     }
     op = Op.CHAT
-    provider_ops = getattr(pipeline.get_provider(candidate.target.provider), "ops", frozenset())
+    provider_ops = getattr(get_provider(candidate.target.provider), "ops", frozenset())
     if Op.CHAT not in provider_ops and Op.EMBEDDINGS in provider_ops:
         body = {"model": group.name, "input": "ping"}
         op = Op.EMBEDDINGS
@@ -137,7 +138,7 @@ async def _probe(group: Group, candidate: Candidate) -> dict[str, Any]:
         await asyncio.wait_for(pipeline.attempt_one(call, candidate), timeout=30)
     except (GatewayError, TimeoutError) as exc:
         message = exc.message if isinstance(exc, GatewayError) else "timed out"
-        return {**info, "error": pipeline.scrub(message, candidate.target)}
+        return {**info, "error": scrub(message, candidate.target)}
     return info
 
 

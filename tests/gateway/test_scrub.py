@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from apps.gateway.pipeline import header_value, scrub
+from apps.gateway.call import header_value, scrub
 from apps.providers.schemas import Target
 
 

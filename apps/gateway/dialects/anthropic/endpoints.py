@@ -16,89 +16,15 @@ import orjson
 
 from apps.core.errors import GatewayError, InvalidRequest
 from apps.gateway import upstream
-from apps.gateway.app import route
+from apps.gateway.call import Call
+from apps.gateway.dialects.anthropic.dialect import ANTHROPIC, NATIVE_FORMAT, parse_messages
+from apps.gateway.dialects.anthropic.request import anthropic_request_to_openai
+from apps.gateway.dialects.base import parse_json
 from apps.gateway.endpoints import authenticated, new_request_id, serve_call
 from apps.gateway.http import Request, send_response
-from apps.gateway.pipeline import Call
-from apps.gateway.wire import parse_json
-from apps.providers.anthropic.inbound import (
-    OpenAIToAnthropicStream,
-    anthropic_error_body,
-    anthropic_request_to_openai,
-    openai_response_to_anthropic,
-)
-from apps.providers.anthropic.inbound_stream import anthropic_usage
 from apps.providers.registry import get_provider
-from apps.providers.schemas import CanonicalRequest, Op, Result, StreamChunk, Usage
+from apps.providers.schemas import JSONDict
 from apps.routing.selectors import candidates_for
-
-FORWARDED_HEADERS = (b"anthropic-version", b"anthropic-beta")
-NATIVE_FORMAT = "anthropic"
-
-
-class AnthropicDialect:
-    name = NATIVE_FORMAT
-
-    def error(self, err: GatewayError) -> tuple[int, bytes]:
-        status = err.http_status
-        upstream_status = getattr(err, "upstream_status", None)
-        if upstream_status == 529:
-            status = 529  # Anthropic's "overloaded": its SDK has a class for it
-        return status, orjson.dumps(anthropic_error_body(status, err.message))
-
-    def render(self, request: CanonicalRequest, result: Result) -> bytes:
-        if result.native and result.raw is not None:
-            return result.raw
-        model = str(result.data.get("model") or request.body.get("model") or "")
-        message = openai_response_to_anthropic(result.data, model)
-        if result.usage is not None:
-            message["usage"] = anthropic_usage(result.usage)
-        return orjson.dumps(message)
-
-    def stream_encoder(self, request: CanonicalRequest) -> AnthropicStreamEncoder:
-        # The model the client asked for, as in the non-stream answer's fallback.
-        return AnthropicStreamEncoder(str(request.body.get("model") or ""))
-
-
-class AnthropicStreamEncoder:
-    """OpenAI chunks -> Anthropic SSE events (message_start ... message_stop)."""
-
-    __slots__ = ("_stream",)
-
-    def __init__(self, model: str) -> None:
-        self._stream = OpenAIToAnthropicStream(model)
-
-    def chunk(self, chunk: StreamChunk, usage_only: bool) -> bytes:
-        if usage_only:
-            return b""
-        return self._stream.feed(chunk.json())
-
-    def finish(self, usage: Usage | None) -> bytes:
-        return self._stream.finish(usage)
-
-    def error(self, err: GatewayError) -> bytes:
-        return self._stream.error_event(err)
-
-
-ANTHROPIC = AnthropicDialect()
-
-
-def parse_messages(raw: bytes, req: Request) -> CanonicalRequest:
-    body = parse_json(raw)
-    openai_body = anthropic_request_to_openai(body)
-    headers = {
-        name.decode(): value.decode("latin-1")
-        for name in FORWARDED_HEADERS
-        if (value := req.headers.get(name)) is not None
-    }
-    return CanonicalRequest(
-        op=Op.CHAT,
-        body=openai_body,
-        stream=body.get("stream") is True,
-        native=body,
-        native_format=NATIVE_FORMAT,
-        client_headers=headers,
-    )
 
 
 async def messages(req: Request) -> None:
@@ -106,7 +32,7 @@ async def messages(req: Request) -> None:
     await serve_call(call, req, lambda raw: parse_messages(raw, req))
 
 
-def _estimate_input_tokens(body: dict) -> int:  # type: ignore[type-arg]
+def _estimate_input_tokens(body: JSONDict) -> int:
     """Roughly four characters per token over the text the model reads: used only when the
     model's provider has no token-counting API of its own."""
     text = orjson.dumps(
@@ -149,7 +75,3 @@ async def count_tokens(req: Request) -> None:
         err = InvalidRequest("'model' is required.", param="model")
         status, payload_bytes = ANTHROPIC.error(err)
         await send_response(req.send, status, payload_bytes)
-
-
-route("/messages", "POST", messages)
-route("/messages/count_tokens", "POST", count_tokens)

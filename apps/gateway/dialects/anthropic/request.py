@@ -1,6 +1,5 @@
 """Messages-format clients on the gateway: Anthropic request -> OpenAI (canonical) request,
-OpenAI answer -> Anthropic Message, gateway errors -> Anthropic error bodies. Pure functions;
-the stream encoder lives in ``inbound_stream`` and is re-exported here.
+OpenAI answer -> Anthropic Message. Pure functions.
 
 Formats: https://docs.anthropic.com/en/api/messages (request and Message),
 https://docs.anthropic.com/en/api/errors (error types by status).
@@ -12,27 +11,15 @@ from typing import Any
 
 import orjson
 
-from apps.providers.anthropic.errors import anthropic_error_body
-from apps.providers.anthropic.inbound_messages import (
+from apps.gateway.dialects.anthropic.messages import (
     bad,
     convert_message,
     is_number,
     require,
     system_message,
 )
-from apps.providers.anthropic.inbound_stream import (
-    OpenAIToAnthropicStream,
-    anthropic_usage,
-    stop_reason_for,
-)
+from apps.gateway.dialects.anthropic.stream import anthropic_usage, stop_reason_for
 from apps.providers.schemas import GATEWAY_ONLY_FIELDS, JSONDict, Usage
-
-__all__ = [
-    "OpenAIToAnthropicStream",
-    "anthropic_error_body",
-    "anthropic_request_to_openai",
-    "openai_response_to_anthropic",
-]
 
 # Fields with a direct OpenAI counterpart or a special mapping below; gateway-only fields stay
 # top-level for the gateway; any other field is Anthropic-specific and rides in extra_body.

@@ -12,15 +12,15 @@ import orjson
 import pytest
 
 from apps.core.errors import InvalidRequest
-from apps.providers.anthropic import AnthropicProvider
-from apps.providers.anthropic.inbound import (
-    anthropic_error_body,
+from apps.gateway.dialects.anthropic.errors import anthropic_error_body
+from apps.gateway.dialects.anthropic.request import (
     anthropic_request_to_openai,
     openai_response_to_anthropic,
 )
+from apps.providers.anthropic import AnthropicProvider
 from apps.providers.schemas import CanonicalRequest, Op, Target
 
-FIXTURES = Path(__file__).parent.parent / "fixtures" / "providers" / "anthropic"
+FIXTURES = Path(__file__).parents[3] / "fixtures" / "providers" / "anthropic"
 TARGET = Target(deployment_id="d1", provider="anthropic", model="claude-sonnet-4-5-20250929")
 
 TOOL = {

@@ -14,7 +14,7 @@ from typing import Any
 
 import orjson
 
-from apps.providers.anthropic.errors import anthropic_error_body
+from apps.gateway.dialects.anthropic.errors import anthropic_error_body
 from apps.providers.schemas import JSONDict, Usage
 
 STOP_REASONS = {

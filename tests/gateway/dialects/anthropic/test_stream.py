@@ -16,12 +16,12 @@ except ImportError:  # pragma: no cover - older SDKs
     import httpx  # type: ignore[no-redef]
 
 from apps.core.errors import UpstreamError
+from apps.gateway.dialects.anthropic.stream import OpenAIToAnthropicStream
 from apps.providers.anthropic import AnthropicProvider
-from apps.providers.anthropic.inbound import OpenAIToAnthropicStream
 from apps.providers.schemas import CanonicalRequest, Op, Target, Usage
 from apps.providers.sse import SSEParser
 
-FIXTURES = Path(__file__).parent.parent / "fixtures" / "providers" / "anthropic"
+FIXTURES = Path(__file__).parents[3] / "fixtures" / "providers" / "anthropic"
 
 
 def chunk(delta: dict[str, Any], finish: str | None = None, **extra: Any) -> dict[str, Any]:

@@ -1,13 +1,12 @@
-"""The OpenAI client format: request bodies in, responses, chunks and errors out."""
+"""OpenAI-format request bodies: read, validated and made canonical, per operation."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from typing import Any
 
-import orjson
-
-from apps.core.errors import GatewayError, InvalidRequest
+from apps.core.errors import InvalidRequest
+from apps.gateway.dialects.base import parse_json
 from apps.gateway.validation import (
     check_bool,
     check_common_sampling,
@@ -19,48 +18,10 @@ from apps.gateway.validation import (
     is_int,
     missing,
 )
-from apps.providers.schemas import CanonicalRequest, JSONDict, Op, Result, StreamChunk, Usage
+from apps.providers.schemas import CanonicalRequest, JSONDict, Op
 
 ROLES = frozenset({"system", "developer", "user", "assistant", "tool", "function"})
 MAX_MESSAGES = 100_000
-
-
-# orjson reads 1024 levels of nesting but writes only 254: a body between the two could not be
-# sent upstream (nor its metadata logged). Translations add a few levels: keep well below.
-MAX_DEPTH = 128
-
-
-def _nested_deeper_than(value: JSONDict, limit: int) -> bool:
-    stack: list[tuple[Any, int]] = [(value, 1)]
-    while stack:
-        item, depth = stack.pop()
-        for child in item.values() if isinstance(item, dict) else item:
-            if isinstance(child, dict | list):
-                if depth >= limit:
-                    return True
-                stack.append((child, depth + 1))
-    return False
-
-
-def parse_json(body: bytes) -> JSONDict:
-    """The body as a JSON object. Raises InvalidRequest for anything else."""
-    if not body:
-        raise InvalidRequest("Request body is empty; expected a JSON object.", code="invalid_json")
-    try:
-        data = orjson.loads(body)
-    except orjson.JSONDecodeError as exc:
-        raise InvalidRequest(
-            f"Request body is not valid JSON: {exc}.", code="invalid_json"
-        ) from None
-    if not isinstance(data, dict):
-        raise InvalidRequest("Request body must be a JSON object.", code="invalid_json")
-    # Only a body with that many brackets can nest that deep: almost every body skips the walk.
-    if body.count(b"[") + body.count(b"{") > MAX_DEPTH and _nested_deeper_than(data, MAX_DEPTH):
-        raise InvalidRequest(
-            f"Request body nests objects and arrays more than {MAX_DEPTH} levels deep.",
-            code="too_deeply_nested",
-        )
-    return data
 
 
 def _check_content(index: int, role: str, message: JSONDict) -> None:
@@ -279,69 +240,3 @@ def _parser(op: Op) -> Callable[[bytes], CanonicalRequest]:
 
 # Raw body -> validated request, per operation.
 PARSERS: dict[Op, Callable[[bytes], CanonicalRequest]] = {op: _parser(op) for op in VALIDATORS}
-parse_chat = PARSERS[Op.CHAT]
-parse_completions = PARSERS[Op.COMPLETIONS]
-parse_embeddings = PARSERS[Op.EMBEDDINGS]
-parse_moderations = PARSERS[Op.MODERATIONS]
-
-
-class OpenAIDialect:
-    """Renders answers, streams and errors the way OpenAI's API does."""
-
-    name = "openai"
-
-    def error(self, err: GatewayError) -> tuple[int, bytes]:
-        return err.http_status, orjson.dumps(err.to_openai())
-
-    def render(self, request: CanonicalRequest, result: Result) -> bytes:
-        return result.body()
-
-    def stream_encoder(self, request: CanonicalRequest) -> OpenAIStreamEncoder:
-        return OpenAIStreamEncoder(request.include_usage)
-
-
-class OpenAIStreamEncoder:
-    """OpenAI SSE: ``data: <chunk>`` events, the usage chunk only when asked for, ``[DONE]``."""
-
-    __slots__ = ("_include_usage", "_last", "_usage_sent")
-    # The pipeline may send an OpenAI-format upstream's bytes unchanged (see relayed()).
-    relays_openai_bytes = True
-
-    def __init__(self, include_usage: bool) -> None:
-        self._include_usage = include_usage
-        self._usage_sent = False
-        self._last: StreamChunk | None = None
-
-    def chunk(self, chunk: StreamChunk, usage_only: bool) -> bytes:
-        if usage_only:
-            if not self._include_usage:
-                return b""
-            self._usage_sent = True
-        else:
-            self._last = chunk
-        return b"data: " + chunk.payload() + b"\n\n"
-
-    def relayed(self, usage_sent: bool, last: Callable[[], StreamChunk | None]) -> None:
-        """Bytes were relayed around this encoder: note whether the usage chunk went out, and
-        how to find the last chunk should a usage chunk have to be made."""
-        self._usage_sent = self._usage_sent or usage_sent
-        if self._include_usage and not self._usage_sent:
-            self._last = last()
-
-    def finish(self, usage: Usage | None) -> bytes:
-        tail = b""
-        if self._include_usage and not self._usage_sent and usage is not None:
-            base = self._last.json() if self._last is not None else {}
-            data = {
-                "id": base.get("id", ""),
-                "object": base.get("object", "chat.completion.chunk"),
-                "created": base.get("created", 0),
-                "model": base.get("model", ""),
-                "choices": [],
-                "usage": usage.to_openai(),
-            }
-            tail = b"data: " + orjson.dumps(data) + b"\n\n"
-        return tail + b"data: [DONE]\n\n"
-
-    def error(self, err: GatewayError) -> bytes:
-        return b"data: " + orjson.dumps(err.to_openai()) + b"\n\n"

@@ -15,29 +15,17 @@ https://learn.microsoft.com/en-us/azure/ai-foundry/openai/latest
 
 from __future__ import annotations
 
-from apps.gateway.app import route, route_pattern
-from apps.gateway.endpoints import model_in_path_handler, openai_handler
 from apps.providers.schemas import Op
 
 # Model group names may hold slashes (the SDK sends them percent-encoded; the ASGI path arrives
 # decoded), so the deployment segment runs up to the operation suffix.
-_DEPLOYMENT_PATHS = (
+DEPLOYMENT_PATHS = (
     (Op.CHAT, r"^/openai/deployments/(?P<deployment>.+)/chat/completions/?$"),
     (Op.COMPLETIONS, r"^/openai/deployments/(?P<deployment>.+)(?<!/chat)/completions/?$"),
     (Op.EMBEDDINGS, r"^/openai/deployments/(?P<deployment>.+)/embeddings/?$"),
 )
-_V1_PATHS = (
+V1_PATHS = (
     (Op.CHAT, "/openai/v1/chat/completions"),
     (Op.COMPLETIONS, "/openai/v1/completions"),
     (Op.EMBEDDINGS, "/openai/v1/embeddings"),
 )
-
-
-def install() -> None:
-    for op, pattern in _DEPLOYMENT_PATHS:
-        route_pattern(pattern, "POST", model_in_path_handler(op, "deployment"))
-    for op, path in _V1_PATHS:
-        route(path, "POST", openai_handler(op), v1_alias=False)
-
-
-install()

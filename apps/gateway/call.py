@@ -1,0 +1,152 @@
+"""One client request on its way through the gateway, and the usage row it leaves.
+
+The call's outcome (status and error) has one owner: only the methods below set it, so a
+failure is recorded the same way wherever it is found (before the answer, mid-stream, in an
+upstream's own stream error event).
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from datetime import datetime
+from decimal import Decimal
+
+from django.utils import timezone
+
+from apps.core.errors import GatewayError
+from apps.gateway.dialects.base import Dialect
+from apps.keys.auth import Principal
+from apps.providers.schemas import CanonicalRequest, Target, Usage
+from apps.routing.selectors import Candidate
+from apps.usage.services import UsageEvent, usage_record
+
+# nginx's code for a client that closed the connection before the answer: the row says so.
+STATUS_CLIENT_CLOSED = 499
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
+def header_value(text: str) -> bytes:
+    """``text`` (the client's own model name, say) made safe as a header value: a control
+    character would make the server refuse the response or split the header."""
+    return _CONTROL.sub(" ", text).encode("latin-1", "replace")
+
+
+_KEYLIKE = re.compile(r"\b(sk-[A-Za-z0-9_\-*.]{6,}|AKIA[0-9A-Z]{12,}|AIza[0-9A-Za-z_\-]{20,})")
+
+
+def scrub(message: str, target: Target | None) -> str:
+    """Remove anything that looks like a credential from an upstream message."""
+    if target is not None:
+        for secret in (target.api_key, target.access_token):
+            if secret and len(secret) >= 4:
+                message = message.replace(secret, "****")
+    return _KEYLIKE.sub("****", message)
+
+
+class Call:
+    """One client request on its way through the gateway."""
+
+    __slots__ = (
+        "_error",
+        "_status",
+        "body_done",
+        "call_type",
+        "candidate",
+        "dialect",
+        "group_name",
+        "headers_sent",
+        "principal",
+        "request",
+        "request_id",
+        "start_time",
+        "t0",
+        "ttft_ms",
+        "usage",
+    )
+
+    def __init__(
+        self,
+        *,
+        request_id: str,
+        call_type: str,
+        dialect: Dialect,
+    ) -> None:
+        self.request_id = request_id
+        self.call_type = call_type
+        self.dialect = dialect
+        self.principal: Principal | None = None
+        self.request: CanonicalRequest | None = None
+        self.t0 = time.perf_counter()
+        self.start_time: datetime = timezone.now()
+        self.candidate: Candidate | None = None
+        self.group_name = ""
+        self.usage: Usage | None = None
+        self._status = 200
+        self._error: GatewayError | None = None
+        self.ttft_ms: int | None = None
+        self.headers_sent = False
+        # The response's last byte went to the client (nothing may be sent after it).
+        self.body_done = False
+
+    @property
+    def status(self) -> int:
+        return self._status
+
+    @property
+    def error(self) -> GatewayError | None:
+        return self._error
+
+    def failed(self, err: GatewayError) -> None:
+        """The call ends in ``err``. Any credential of the deployment in use is scrubbed from
+        its message first."""
+        err.message = scrub(err.message, self.candidate.target if self.candidate else None)
+        self._error = err
+        self._status = err.http_status
+
+    def client_closed(self) -> None:
+        """The client went away before the answer was complete."""
+        self._status = STATUS_CLIENT_CLOSED
+
+    def elapsed_ms(self) -> int:
+        return int((time.perf_counter() - self.t0) * 1000)
+
+    def response_headers(self, cost: Decimal | None = None) -> list[tuple[bytes, bytes]]:
+        rid = self.request_id.encode()
+        headers = [(b"x-request-id", rid), (b"x-litellm-call-id", rid)]
+        if self.group_name:
+            headers.append((b"x-litellm-model-group", header_value(self.group_name)))
+        if self.candidate is not None:
+            target = self.candidate.target
+            headers.append((b"x-litellm-model-id", target.deployment_id.encode()))
+            headers.append((b"x-gateway-provider", target.provider.encode()))
+        if cost is not None:
+            headers.append((b"x-litellm-response-cost", format(cost.normalize(), "f").encode()))
+        return headers
+
+    def finish(self, cost: Decimal | None = None) -> Decimal:
+        """Queue this call's usage row; returns its cost (computed unless given)."""
+        body = self.request.body if self.request is not None else {}
+        err = self._error
+        end_user = body.get("user") if isinstance(body.get("user"), str) else ""
+        return usage_record(
+            UsageEvent(
+                request_id=self.request_id,
+                call_type=self.call_type,
+                principal=self.principal,
+                model_group=self.group_name or str(body.get("model") or "")[:255],
+                start_time=self.start_time,
+                latency_ms=self.elapsed_ms(),
+                status_code=self._status,
+                stream=bool(self.request and self.request.stream),
+                candidate=self.candidate,
+                usage=self.usage,
+                cost=cost,
+                end_user=end_user,
+                error_type=(err.code or err.type or "") if err else "",
+                error_message=err.message if err else "",
+                ttft_ms=self.ttft_ms,
+                metadata=body.get("metadata") if isinstance(body.get("metadata"), dict) else {},
+            )
+        )

@@ -1,0 +1,1 @@
+"""OpenAI's API format, the gateway's canonical one."""
