@@ -155,6 +155,13 @@ GATEWAY_KEY_CACHE_SIZE = env_int("GATEWAY_KEY_CACHE_SIZE", 100_000)
 GATEWAY_USAGE_BATCH = env_int("GATEWAY_USAGE_BATCH", 500)
 GATEWAY_USAGE_FLUSH_S = env_float("GATEWAY_USAGE_FLUSH_S", 0.5)
 GATEWAY_USAGE_MAX_BUFFER = env_int("GATEWAY_USAGE_MAX_BUFFER", 1_000_000)
+# Usage rows older than this many days are dropped (whole monthly partitions on PostgreSQL);
+# 0 keeps them forever. Daily rollups are kept.
+USAGE_RETENTION_DAYS = env_int("USAGE_RETENTION_DAYS", 0)
+# /metrics answers only with the master key as bearer token (it shows spend and budgets).
+GATEWAY_METRICS_REQUIRE_AUTH = env_bool("GATEWAY_METRICS_REQUIRE_AUTH", False)
+# Monthly usage partitions created ahead of time, besides the current month's.
+USAGE_PARTITIONS_AHEAD = env_int("USAGE_PARTITIONS_AHEAD", 2)
 # Longest time the request loop may wait for the GIL held by a writer or loader thread.
 GATEWAY_SWITCH_INTERVAL_S = env_float("GATEWAY_SWITCH_INTERVAL_S", 0.001)
 # Global default for dropping parameters a provider does not accept (litellm_settings.drop_params).

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -17,6 +18,12 @@ from apps.usage.writer import writer
 
 _MAX_METADATA_BYTES = 16 * 1024
 _MAX_ERROR_CHARS = 2000
+# An upstream can report any token count; no request comes near 10^12 tokens, and the cap keeps
+# rollup sums far inside their 64-bit columns.
+MAX_TOKENS = 10**12
+MAX_MS = 2**40
+# Below the cost columns' 16 integer digits, whatever the token count and price.
+MAX_COST = Decimal(10) ** 15
 
 
 def request_cost(candidate: Candidate | None, usage: Usage | None) -> Decimal:
@@ -51,10 +58,27 @@ def _without_nul(value: Any) -> Any:
     return value
 
 
+def clamp(value: Any, high: int) -> int:
+    """``value`` as an int in ``[0, high]``; anything else is 0."""
+    if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
+        return 0
+    return min(value, high)
+
+
+def clamp_cost(value: Decimal) -> Decimal:
+    if not value.is_finite() or value <= 0:
+        return Decimal(0)
+    return min(value, MAX_COST)
+
+
 def _metadata(value: Any) -> dict[str, Any]:
     if not isinstance(value, dict):
         return {}
-    raw = orjson.dumps(value)
+    try:
+        raw = orjson.dumps(value)
+    except TypeError:  # an integer past 64 bits, say: kept, as JSON numbers or text
+        value = json.loads(json.dumps(value, default=str))
+        raw = json.dumps(value).encode()
     if len(raw) > _MAX_METADATA_BYTES:
         return {"_truncated": True}
     if b"\\u0000" in raw:  # jsonb rejects NUL in keys and strings alike
@@ -80,43 +104,53 @@ class UsageEvent:
     error_message: str = ""
     ttft_ms: int | None = None
     metadata: dict[str, Any] = field(default_factory=dict)
+    response_id: str = ""
 
 
 def usage_record(event: UsageEvent) -> Decimal:
-    """Queue the usage row of one request; returns its cost. Never blocks on the database."""
+    """Queue the usage row of one request; returns its cost. Never blocks on the database.
+
+    Every value is made to fit its column here, whatever the upstream reported: one row the
+    database refuses would otherwise cost a split of its whole batch."""
     usage = event.usage or Usage()
     cost = event.cost if event.cost is not None else request_cost(event.candidate, event.usage)
+    cost = clamp_cost(cost)
     principal = event.principal
     target = event.candidate.target if event.candidate is not None else None
+    prompt = clamp(usage.prompt_tokens, MAX_TOKENS)
+    completion = clamp(usage.completion_tokens, MAX_TOKENS)
+    latency = clamp(event.latency_ms, MAX_MS)
     writer.record(
         {
-            "request_id": event.request_id,
-            "call_type": event.call_type,
+            "request_id": _text(event.request_id, 64),
+            "response_id": _text(event.response_id, 255),
+            "call_type": _text(event.call_type, 30),
             "key_id": principal.key_id if principal else None,
-            "key_alias": principal.key_alias if principal else "",
+            "key_alias": _text(principal.key_alias, 200) if principal else "",
             "team_id": principal.team_id if principal else None,
             "organization_id": principal.organization_id if principal else None,
-            "user_id": principal.user_id if principal else "",
+            "user_id": _text(principal.user_id, 200) if principal else "",
             "end_user": _text(event.end_user, 200),
             "model_group": _text(event.model_group, 255),
-            "deployment_id": target.deployment_id if target else "",
-            "provider": target.provider if target else "",
+            "deployment_id": _text(target.deployment_id, 100) if target else "",
+            "provider": _text(target.provider, 50) if target else "",
             "upstream_model": _text(target.model, 255) if target else "",
-            "prompt_tokens": usage.prompt_tokens,
-            "completion_tokens": usage.completion_tokens,
-            "cached_tokens": usage.cached_tokens,
-            "cache_creation_tokens": usage.cache_creation_tokens,
-            "total_tokens": usage.total_tokens,
+            "prompt_tokens": prompt,
+            "completion_tokens": completion,
+            "cached_tokens": clamp(usage.cached_tokens, MAX_TOKENS),
+            "cache_creation_tokens": clamp(usage.cache_creation_tokens, MAX_TOKENS),
+            "reasoning_tokens": clamp(usage.reasoning_tokens, MAX_TOKENS),
+            "total_tokens": prompt + completion,
             "cost": cost,
-            "status_code": event.status_code,
+            "status_code": min(max(event.status_code, 0), 999),
             "error_type": _text(event.error_type, 100),
             "error_message": _text(event.error_message, _MAX_ERROR_CHARS),
-            "latency_ms": event.latency_ms,
-            "ttft_ms": event.ttft_ms,
+            "latency_ms": latency,
+            "ttft_ms": clamp(event.ttft_ms, MAX_MS) if event.ttft_ms is not None else None,
             "stream": event.stream,
             "metadata": _metadata(event.metadata),
             "start_time": event.start_time,
-            "end_time": event.start_time + timedelta(milliseconds=event.latency_ms),
+            "end_time": event.start_time + timedelta(milliseconds=latency),
         }
     )
     return cost

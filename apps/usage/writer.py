@@ -1,10 +1,13 @@
 """Batched, loss-averse usage writer.
 
 Requests hand rows to :func:`record` (no I/O, no await). A background task per process writes
-them in batches with one bulk insert plus one spend update per key and team. A failed flush
+them in batches (``apps.usage.store``: one COPY, spend and rollups per batch). A failed flush
 keeps the rows and retries with backoff; past ``GATEWAY_USAGE_MAX_BUFFER`` rows, or when the
 database is still down at shutdown, rows are spooled to JSON-lines files in
-``DATA_DIR/usage-spool`` and loaded again by the next successful flush.
+``DATA_DIR/usage-spool`` and loaded again by the next successful flush. A batch the database
+refuses for its data (not for being down) is split in halves until the bad row is alone; that
+row is quarantined (``QuarantinedUsage``, or ``DATA_DIR/usage-quarantine`` if even that fails)
+and every other row is written.
 """
 
 from __future__ import annotations
@@ -12,115 +15,116 @@ from __future__ import annotations
 import asyncio
 import atexit
 import contextlib
+import json
 import logging
-import operator
 import os
 import time
 import uuid
-from collections import defaultdict
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 import orjson
+import psycopg
 from asgiref.sync import sync_to_async
-from django.db import connection, transaction
-from django.db.models import F
+from django.db import DataError, IntegrityError
 from django.utils.dateparse import parse_datetime
 
 from apps.core.conf import conf
 from apps.core.db import db_task
-from apps.keys.models import VirtualKey
-from apps.teams.models import Team
-from apps.usage.models import UsageLog
+from apps.usage import metrics, partitions
+from apps.usage.models import QuarantinedUsage
+from apps.usage.store import write_rows
 
 logger = logging.getLogger(__name__)
 
 Row = dict[str, Any]
+
+# Errors that belong to the rows, not to the database being unreachable: worth splitting the
+# batch over. (Python-side errors come from a row that cannot even be encoded.)
+ROW_ERRORS: tuple[type[Exception], ...] = (
+    DataError,
+    IntegrityError,
+    psycopg.DataError,  # raised by COPY on the raw connection, untranslated by Django
+    psycopg.IntegrityError,
+    ValueError,
+    TypeError,
+    KeyError,
+    AttributeError,
+    OverflowError,
+)
+MAINTENANCE_EVERY_S = 3600.0
 
 
 def _spool_dir() -> Path:
     return Path(conf.DATA_DIR) / "usage-spool"
 
 
-_COLUMNS = [
-    f.column
-    for f in UsageLog._meta.concrete_fields
-    if not f.primary_key  # type: ignore[union-attr]
-]
-_FIELDS = [f.attname for f in UsageLog._meta.concrete_fields if not f.primary_key]
+def _quarantine_dir() -> Path:
+    return Path(conf.DATA_DIR) / "usage-quarantine"
 
 
-def _copy_rows(rows: list[Row]) -> None:
-    """PostgreSQL: one COPY for the batch, several times cheaper in CPU than an ORM insert,
-    which matters because the flush thread shares the GIL with the request loop."""
-    table = connection.ops.quote_name(UsageLog._meta.db_table)
-    columns = ", ".join(connection.ops.quote_name(c) for c in _COLUMNS)
-    raw = connection.connection
-    assert raw is not None
-    with raw.cursor() as cursor, cursor.copy(f"COPY {table} ({columns}) FROM STDIN") as copy:
-        for row in rows:
-            copy.write_row(_copy_values(row))
-
-
-def _copy_values(row: Row) -> list[Any]:
-    """A row's values in column order. ``metadata`` goes as JSON text, which the server
-    parses for the jsonb column: orjson here costs a fraction of psycopg's Jsonb dumper."""
+def quarantine(row: Row, error: BaseException) -> None:
+    """Keep a row the database refused; never raises for the row's own content."""
+    text = _encode(row).decode()
+    message = f"{type(error).__name__}: {error}"[:2000]
+    logger.error("usage row %s quarantined: %s", row.get("request_id"), message)
     try:
-        values = list(_ROW_VALUES(row))
-    except KeyError:  # a row spooled by an older version may lack newer fields
-        values = [row.get(f, _DEFAULTS[f]) for f in _FIELDS]
-    values[_METADATA] = orjson.dumps(values[_METADATA] or {}).decode()
-    return values
+        QuarantinedUsage.objects.create(
+            request_id=str(row.get("request_id") or "")[:64].replace("\x00", ""),
+            error=message.replace("\x00", ""),
+            row=text,
+        )
+    except DataError:
+        directory = _quarantine_dir()
+        directory.mkdir(parents=True, exist_ok=True)
+        path = directory / f"{int(time.time() * 1000)}-{os.getpid()}-{uuid.uuid4().hex[:8]}.json"
+        path.write_text(orjson.dumps({"error": message, "row": text}).decode())
 
 
-_DEFAULTS = {f.attname: f.get_default() for f in UsageLog._meta.concrete_fields}
-_ROW_VALUES = operator.itemgetter(*_FIELDS)
-_METADATA = _FIELDS.index("metadata")
+def write_batch(rows: list[Row]) -> tuple[int, int]:
+    """Write ``rows``; a batch refused for its data is split until each bad row is alone and
+    quarantined. Returns (rows written, rows quarantined). Raises when the database is down
+    (then nothing of the failing part is written; what was written stays, and a retry cannot
+    double it)."""
+    try:
+        return write_rows(rows), 0
+    except ROW_ERRORS as exc:
+        partitions.forget()  # a partition dropped behind our back looks like a bad row
+        if len(rows) == 1:
+            try:
+                return write_rows(rows), 0
+            except ROW_ERRORS as again:
+                del exc
+                quarantine(rows[0], again)
+                return 0, 1
+        middle = len(rows) // 2
+        first = write_batch(rows[:middle])
+        second = write_batch(rows[middle:])
+        return first[0] + second[0], first[1] + second[1]
 
 
-def _add_spend(model: type[VirtualKey] | type[Team], amounts: dict[int, Decimal]) -> None:
-    if not amounts:
-        return
-    if connection.vendor == "postgresql":
-        table = connection.ops.quote_name(model._meta.db_table)
-        values = ", ".join(["(%s, %s::numeric)"] * len(amounts))
-        params: list[Any] = []
-        for pk, amount in amounts.items():
-            params += [pk, amount]
-        with connection.cursor() as cursor:
-            cursor.execute(
-                f"UPDATE {table} AS t SET spend = t.spend + v.amount "  # noqa: S608
-                f"FROM (VALUES {values}) AS v(id, amount) WHERE t.id = v.id",
-                params,
-            )
-        return
-    for pk, amount in amounts.items():
-        model.objects.filter(pk=pk).update(spend=F("spend") + amount)
+def run_maintenance() -> None:
+    partitions.maintain()
 
 
-def write_rows(rows: list[Row]) -> None:
-    """Insert rows and add their cost to key and team spend, in one transaction."""
-    key_spend: dict[int, Decimal] = defaultdict(Decimal)
-    team_spend: dict[int, Decimal] = defaultdict(Decimal)
-    for row in rows:
-        cost = row.get("cost") or Decimal(0)
-        if cost:
-            if row.get("key_id"):
-                key_spend[row["key_id"]] += cost
-            if row.get("team_id"):
-                team_spend[row["team_id"]] += cost
-    with transaction.atomic():
-        if connection.vendor == "postgresql":
-            _copy_rows(rows)
-        else:
-            UsageLog.objects.bulk_create([UsageLog(**row) for row in rows], batch_size=500)
-        _add_spend(VirtualKey, key_spend)
-        _add_spend(Team, team_spend)
+def _meter_and_write(batch: list[Row], new: list[Row]) -> tuple[int, int]:
+    """Count ``new`` rows (first time seen) in the metrics, then write ``batch``."""
+    if new:
+        try:
+            metrics.meter(new)
+        except Exception:
+            logger.exception("usage metrics could not be counted")
+    if not batch:
+        return 0, 0
+    return write_batch(batch)
 
 
 def _encode(row: Row) -> bytes:
-    return orjson.dumps(row, default=str)
+    try:
+        return orjson.dumps(row, default=str)
+    except TypeError:  # integers past 64 bits: the standard library writes them
+        return json.dumps(row, default=str).encode()
 
 
 def _decode(line: bytes) -> Row:
@@ -159,18 +163,24 @@ def drain_spool() -> int:
             continue
         try:
             rows = [_decode(line) for line in claimed.read_bytes().splitlines() if line.strip()]
-            write_rows(rows)
+        except (ValueError, TypeError, KeyError):
+            claimed.rename(path)
+            logger.error("usage spool file %s is unreadable; left for an operator", path)
+            continue
+        try:
+            written, _quarantined = write_batch(rows)
         except Exception:
             claimed.rename(path)
             raise
         claimed.unlink()
-        total += len(rows)
+        total += written
     return total
 
 
 class UsageWriter:
     def __init__(self) -> None:
         self._rows: list[Row] = []
+        self._unmetered: list[Row] = []
         self._task: asyncio.Task[None] | None = None
         self._wake: asyncio.Event | None = None
         self._failures = 0
@@ -178,10 +188,14 @@ class UsageWriter:
         self._spool_checked = False
         self._loop: asyncio.AbstractEventLoop | None = None
         self._lock_loop: asyncio.AbstractEventLoop | None = None
+        self._maintained_at = float("-inf")
+        self.quarantined = 0  # rows refused by the database since start
+        self.spooled = 0  # rows sent to the spool since start
 
     def record(self, row: Row) -> None:
         """Queue one row; never blocks, never raises for database trouble."""
         self._rows.append(row)
+        self._unmetered.append(row)
         try:
             loop = asyncio.get_running_loop()
         except RuntimeError:
@@ -190,6 +204,15 @@ class UsageWriter:
             self._start(loop)
         elif len(self._rows) >= conf.GATEWAY_USAGE_BATCH and self._wake is not None:
             self._wake.set()
+
+    def _count_quarantined(self, n: int) -> None:
+        if n:
+            self.quarantined += n
+            metrics.QUARANTINED.inc(n)
+
+    def _count_spooled(self, n: int) -> None:
+        self.spooled += n
+        metrics.SPOOLED.inc(n)
 
     @property
     def pending(self) -> int:
@@ -217,12 +240,20 @@ class UsageWriter:
             self._flush_lock = asyncio.Lock()
         async with self._flush_lock:
             batch, self._rows = self._rows, []
+            new, self._unmetered = self._unmetered, []
             written = 0
+            metrics.IN_FLIGHT.set(metrics.InFlight.value)
+            metrics.QUEUE.set(len(batch))
             try:
-                if batch:
-                    await db_task(write_rows)(batch)
-                    written = len(batch)
+                if batch or new:
+                    # ``new`` rows are counted in the metrics first, once, even if the write
+                    # fails and the rows wait for the next flush.
+                    written, quarantined = await db_task(_meter_and_write)(batch, new)
+                    self._count_quarantined(quarantined)
                     batch = []  # written: a failing spool drain must not queue it again
+                if time.monotonic() - self._maintained_at > MAINTENANCE_EVERY_S:
+                    await db_task(run_maintenance)()
+                    self._maintained_at = time.monotonic()
                 if not self._spool_checked or self._failures:
                     written += await db_task(drain_spool)()
                     self._spool_checked = True
@@ -234,6 +265,7 @@ class UsageWriter:
                 if len(self._rows) > conf.GATEWAY_USAGE_MAX_BUFFER:
                     overflow, self._rows = self._rows, []
                     await sync_to_async(spool, thread_sensitive=False)(overflow)
+                    self._count_spooled(len(overflow))
             return written
 
     async def close(self) -> None:
@@ -247,6 +279,7 @@ class UsageWriter:
         if self._rows:
             rows, self._rows = self._rows, []
             await sync_to_async(spool, thread_sensitive=False)(rows)
+            self._count_spooled(len(rows))
 
 
 writer = UsageWriter()

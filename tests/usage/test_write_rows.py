@@ -72,7 +72,7 @@ def test_a_bad_row_fails_the_whole_batch():
 def test_a_complete_row_keeps_every_value_through_copy():
     """Rows as the gateway queues them (every field present) take the fast path; metadata
     with characters that COPY's text format escapes comes back intact."""
-    from apps.usage.writer import _FIELDS
+    from apps.usage.store import _FIELDS
 
     metadata = {"tab": "a\tb", "nl": "c\nd", "bs": "e\\f", "uni": "é ✓", "n": [1, None]}
     row = _row(None, None, "0.125", metadata=metadata)

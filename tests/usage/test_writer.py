@@ -62,12 +62,12 @@ class Database:
         self.failures = 0
         monkeypatch.setattr(writer_mod, "write_rows", self.write_rows)
 
-    def write_rows(self, rows: list[dict[str, Any]]) -> None:
+    def write_rows(self, rows: list[dict[str, Any]]) -> int:
         self.calls += 1
         if not self.up:
             self.failures += 1
             raise OperationalError("connection refused")
-        write_rows(rows)
+        return write_rows(rows)
 
 
 @pytest.fixture
