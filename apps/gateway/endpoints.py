@@ -19,6 +19,7 @@ from apps.gateway.dialects.openai.dialect import OPENAI
 from apps.gateway.http import ClientDisconnected, Receive, Request, encode_headers, send_response
 from apps.keys.auth import Principal, authenticate, bearer_token
 from apps.providers.schemas import CanonicalRequest
+from apps.usage.metrics import InFlight
 
 logger = logging.getLogger(__name__)
 
@@ -80,6 +81,7 @@ async def serve_call(
     dialect: Dialect = call.dialect
     cost: Decimal | None = None
     watcher: asyncio.Task[None] | None = None
+    InFlight.value += 1
     try:
         try:
             body = await req.read_body()
@@ -123,6 +125,7 @@ async def serve_call(
                 status, payload = dialect.error(err)
                 await send_response(send, status, payload, call.response_headers())
     finally:
+        InFlight.value -= 1
         if watcher is not None:
             watcher.cancel()
         # Every call leaves one row, refused ones included (no key: key_id is empty).

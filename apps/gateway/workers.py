@@ -78,6 +78,14 @@ def run_worker(
     uvicorn.Server(config).run(sockets=[sock])
 
 
+def _forget_metrics_of(pid: int) -> None:
+    """A dead worker's live gauges (in-flight calls, queue depth) no longer count."""
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        from prometheus_client import multiprocess
+
+        multiprocess.mark_process_dead(pid)  # type: ignore[no-untyped-call]
+
+
 class Supervisor:
     """Starts ``workers`` processes, restarts those that die, stops them all on a signal."""
 
@@ -122,6 +130,7 @@ class Supervisor:
                 )
                 time.sleep(delay)
                 failures += 1
+                _forget_metrics_of(process.pid)
                 self.processes[i] = self._spawn()
         return self.shutdown()
 

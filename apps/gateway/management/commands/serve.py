@@ -9,7 +9,10 @@ seconds); pending usage rows are written (or spooled to disk) before exit.
 
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
+import tempfile
 from typing import Any
 
 from django.conf import settings
@@ -20,6 +23,17 @@ from apps.routing.config_io import ConfigError, apply_environment, config_import
 from apps.routing.management.commands.import_config import load_config_file
 
 APP = "proxy_project.asgi:application"
+
+
+def multiprocess_metrics_dir() -> str:
+    """Workers share their Prometheus values through files in one directory (empty at start,
+    removed at exit), named by ``PROMETHEUS_MULTIPROC_DIR`` before they start."""
+    path = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+    if not path:
+        path = tempfile.mkdtemp(prefix="gateway-metrics-")
+        atexit.register(shutil.rmtree, path, ignore_errors=True)
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = path
+    return path
 
 
 class Command(BaseCommand):
@@ -81,6 +95,8 @@ class Command(BaseCommand):
             "timeout_graceful_shutdown": opts["graceful_timeout"],
             "timeout_keep_alive": 75,
         }
+        if opts["workers"] > 1:
+            multiprocess_metrics_dir()
         if opts["workers"] > 1 and reuse_port_supported():
             supervisor = Supervisor(APP, opts["host"], opts["port"], opts["workers"], options)
             code = supervisor.run()
