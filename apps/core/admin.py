@@ -9,7 +9,7 @@ from apps.core.models import ProxyConfig
 
 
 @admin.register(ProxyConfig)
-class ProxyConfigAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
+class ProxyConfigAdmin(admin.ModelAdmin[ProxyConfig]):
     list_display = ("__str__", "updated_at")
     fields = (
         "litellm_settings",

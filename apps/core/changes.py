@@ -116,8 +116,9 @@ class ChangeWatcher:
             return
         loop = asyncio.get_running_loop()
         self._tasks.append(loop.create_task(self._poll_loop()))
-        if settings.REDIS_URL:
-            self._tasks.append(loop.create_task(self._redis_loop()))
+        url: str | None = settings.REDIS_URL
+        if url:
+            self._tasks.append(loop.create_task(self._redis_loop(url)))
 
     async def stop(self) -> None:
         for task in self._tasks:
@@ -138,11 +139,13 @@ class ChangeWatcher:
                 logger.warning("change poll failed: %s", exc)
             await asyncio.sleep(settings.GATEWAY_CHANGE_POLL_S)
 
-    async def _redis_loop(self) -> None:
+    async def _redis_loop(self, url: str) -> None:
+        """A client of its own: a subscription holds its connection, and the shared client's
+        socket timeout would end a quiet one."""
         import redis.asyncio as aioredis
 
         while True:
-            client = aioredis.Redis.from_url(settings.REDIS_URL)
+            client = aioredis.Redis.from_url(url)
             try:
                 pubsub = client.pubsub()
                 await pubsub.subscribe(channel())

@@ -109,9 +109,15 @@ class UpstreamError(GatewayError):
         *,
         upstream_status: int | None = None,
         retryable: bool | None = None,
-        **kwargs: object,
+        param: str | None = None,
+        code: str | None = None,
+        http_status: int | None = None,
+        type: str | None = None,
+        headers: Mapping[str, str] | None = None,
     ) -> None:
-        super().__init__(message, **kwargs)  # type: ignore[arg-type]
+        super().__init__(
+            message, param=param, code=code, http_status=http_status, type=type, headers=headers
+        )
         self.upstream_status = upstream_status
         if retryable is None:
             retryable = self.http_status in (408, 429) or self.http_status >= 500

@@ -11,6 +11,7 @@ import base64
 import hashlib
 import os
 from functools import lru_cache
+from typing import overload
 
 from cryptography.fernet import Fernet, InvalidToken
 from django.conf import settings
@@ -63,6 +64,10 @@ def resolve(stored: str | None) -> str | None:
     return stored
 
 
+@overload
+def resolve_value(value: str) -> str | None: ...
+@overload
+def resolve_value(value: object) -> object: ...
 def resolve_value(value: object) -> object:
     """Resolve ``os.environ/NAME`` in a plain config value; other values pass through."""
     if isinstance(value, str) and is_reference(value):

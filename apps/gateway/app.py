@@ -50,9 +50,9 @@ class GatewayApp:
             return
         handler = methods.get(scope["method"])
         if handler is None:
-            err = MethodNotAllowed(f"Method {scope['method']} is not allowed on {path}.")
+            refused = MethodNotAllowed(f"Method {scope['method']} is not allowed on {path}.")
             headers = [(b"allow", ", ".join(methods).encode())]
-            await send_response(send, 405, orjson.dumps(err.to_openai()), headers)
+            await send_response(send, 405, orjson.dumps(refused.to_openai()), headers)
             return
         await handler(Request(scope, receive, send))
 

@@ -129,7 +129,7 @@ class Call:
         """Queue this call's usage row; returns its cost (computed unless given)."""
         body = self.request.body if self.request is not None else {}
         err = self._error
-        end_user = body.get("user") if isinstance(body.get("user"), str) else ""
+        user, metadata = body.get("user"), body.get("metadata")
         return usage_record(
             UsageEvent(
                 request_id=self.request_id,
@@ -143,10 +143,10 @@ class Call:
                 candidate=self.candidate,
                 usage=self.usage,
                 cost=cost,
-                end_user=end_user,
+                end_user=user if isinstance(user, str) else "",
                 error_type=(err.code or err.type or "") if err else "",
                 error_message=err.message if err else "",
                 ttft_ms=self.ttft_ms,
-                metadata=body.get("metadata") if isinstance(body.get("metadata"), dict) else {},
+                metadata=metadata if isinstance(metadata, dict) else {},
             )
         )

@@ -119,10 +119,12 @@ async def serve_call(
                 current.uncancel()
         except Exception:
             logger.exception("unhandled error in request %s", call.request_id)
-            err = GatewayError("The gateway failed to handle this request.", code="internal_error")
-            call.failed(err)
+            internal = GatewayError(
+                "The gateway failed to handle this request.", code="internal_error"
+            )
+            call.failed(internal)
             if not call.headers_sent:
-                status, payload = dialect.error(err)
+                status, payload = dialect.error(internal)
                 await send_response(send, status, payload, call.response_headers())
     finally:
         InFlight.value -= 1

@@ -122,7 +122,7 @@ async def _probe(group: Group, candidate: Candidate) -> dict[str, Any]:
         "max_tokens": 1,
     }
     op = Op.CHAT
-    provider_ops = getattr(get_provider(candidate.target.provider), "ops", frozenset())
+    provider_ops: frozenset[Op] = get_provider(candidate.target.provider).ops
     if Op.CHAT not in provider_ops and Op.EMBEDDINGS in provider_ops:
         body = {"model": group.name, "input": "ping"}
         op = Op.EMBEDDINGS
@@ -157,10 +157,10 @@ async def health(req: Request) -> None:
     results = await asyncio.gather(*(_probe(g, c) for g in groups for c in g.candidates))
     healthy = [r for r in results if "error" not in r]
     unhealthy = [r for r in results if "error" in r]
-    payload = {
+    report = {
         "healthy_endpoints": healthy,
         "unhealthy_endpoints": unhealthy,
         "healthy_count": len(healthy),
         "unhealthy_count": len(unhealthy),
     }
-    await send_response(req.send, 200, orjson.dumps(payload))
+    await send_response(req.send, 200, orjson.dumps(report))

@@ -13,7 +13,7 @@ from apps.keys.models import VirtualKey
 _SHOW_ONCE = "Copy this key now: it is not stored and will not be shown again: {}"
 
 
-class VirtualKeyForm(forms.ModelForm):  # type: ignore[type-arg]
+class VirtualKeyForm(forms.ModelForm[VirtualKey]):
     class Meta:
         model = VirtualKey
         fields = (
@@ -34,7 +34,7 @@ class VirtualKeyForm(forms.ModelForm):  # type: ignore[type-arg]
 
 
 @admin.register(VirtualKey)
-class VirtualKeyAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
+class VirtualKeyAdmin(admin.ModelAdmin[VirtualKey]):
     form = VirtualKeyForm
     list_display = (
         "key_display",

@@ -115,7 +115,8 @@ class MockProvider(BaseProvider):
         if request.op is Op.EMBEDDINGS:
             inputs = body.get("input")
             items = inputs if isinstance(inputs, list) else [inputs]
-            dims = body.get("dimensions") if isinstance(body.get("dimensions"), int) else 8
+            dimensions = body.get("dimensions")
+            dims = dimensions if isinstance(dimensions, int) else 8
             texts = [i if isinstance(i, str) else repr(i) for i in items]
             usage = Usage(prompt_tokens=sum(estimate_tokens(t) for t in texts))
             data: JSONDict = {

@@ -24,7 +24,7 @@ from apps.providers.schemas import (
     UpstreamRequest,
     Usage,
 )
-from apps.providers.sse import SSEParser
+from apps.providers.sse import SSEEvent, SSEParser
 
 _PATHS = {
     Op.CHAT: "/chat/completions",
@@ -241,8 +241,8 @@ class OpenAIStreamDecoder:
             return None
         return StreamChunk(data=data) if isinstance(data, dict) else None
 
-    def _chunks(self, events: list) -> list[StreamChunk]:  # type: ignore[type-arg]
-        out = []
+    def _chunks(self, events: list[SSEEvent]) -> list[StreamChunk]:
+        out: list[StreamChunk] = []
         for event in events:
             payload = event.data
             if self._done or not payload:
@@ -282,7 +282,7 @@ def _compat(
     stream_usage: bool = True,
     ops: frozenset[Op] | None = None,
 ) -> type[OpenAICompatibleProvider]:
-    attrs = {
+    attrs: dict[str, object] = {
         "name": name,
         "display_name": display,
         "default_api_base": base,

@@ -11,7 +11,7 @@ from apps.providers.registry import provider_choices
 from apps.routing.models import Deployment, ModelGroup
 
 
-class DeploymentForm(forms.ModelForm):  # type: ignore[type-arg]
+class DeploymentForm(forms.ModelForm[Deployment]):
     provider = forms.ChoiceField(choices=())
     new_api_key = forms.CharField(
         label="API key",
@@ -49,7 +49,9 @@ class DeploymentForm(forms.ModelForm):  # type: ignore[type-arg]
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["provider"].choices = provider_choices()
+        provider = self.fields["provider"]
+        assert isinstance(provider, forms.ChoiceField)
+        provider.choices = provider_choices()
 
     def save(self, commit: bool = True) -> Deployment:
         dep: Deployment = super().save(commit=False)
@@ -62,7 +64,7 @@ class DeploymentForm(forms.ModelForm):  # type: ignore[type-arg]
         return dep
 
 
-class DeploymentInline(admin.TabularInline):  # type: ignore[type-arg]
+class DeploymentInline(admin.TabularInline[Deployment, ModelGroup]):
     model = Deployment
     fields = ("provider", "model", "api_base", "weight", "order", "enabled")
     readonly_fields = fields
@@ -75,7 +77,7 @@ class DeploymentInline(admin.TabularInline):  # type: ignore[type-arg]
 
 
 @admin.register(ModelGroup)
-class ModelGroupAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
+class ModelGroupAdmin(admin.ModelAdmin[ModelGroup]):
     list_display = ("name", "deployment_count", "enabled", "updated_at")
     list_filter = ("enabled",)
     search_fields = ("name", "description")
@@ -87,7 +89,7 @@ class ModelGroupAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
 
 
 @admin.register(Deployment)
-class DeploymentAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
+class DeploymentAdmin(admin.ModelAdmin[Deployment]):
     form = DeploymentForm
     list_display = (
         "group",

@@ -190,7 +190,8 @@ def _deployment_fields(
     except UnknownProvider as exc:
         report.skipped.append(f"{label}: unknown provider '{exc.args[0]}' in '{model}'")
         return None
-    info = entry.get("model_info") if isinstance(entry.get("model_info"), dict) else {}
+    raw_info = entry.get("model_info")
+    info: dict[str, Any] = raw_info if isinstance(raw_info, dict) else {}
     try:
         fields: dict[str, Any] = {
             "provider": provider,
@@ -341,7 +342,8 @@ def config_import(*, data: Any, prune: bool = True) -> ImportReport:
         for key in entry:
             if key not in ("model_name", "litellm_params", "model_info"):
                 report.unknown.append(f"{label}.{key}")
-        info = entry.get("model_info") if isinstance(entry.get("model_info"), dict) else {}
+        raw_info = entry.get("model_info")
+        info: dict[str, Any] = raw_info if isinstance(raw_info, dict) else {}
         model_id = str(
             info.get("id")
             or _stable_id(

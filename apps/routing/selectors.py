@@ -110,9 +110,9 @@ def _target_for(dep: Deployment, group_name: str, drop_default: bool) -> Target:
         deployment_id=dep.model_id,
         provider=dep.provider,
         model=dep.model,
-        api_base=resolve_value(dep.api_base) or None,  # type: ignore[arg-type]
+        api_base=resolve_value(dep.api_base) or None,
         api_key=api_key,
-        api_version=resolve_value(dep.api_version) or None,  # type: ignore[arg-type]
+        api_version=resolve_value(dep.api_version) or None,
         timeout_s=dep.timeout or conf.GATEWAY_DEFAULT_TIMEOUT_S,
         stream_timeout_s=dep.stream_timeout,
         headers={str(k): str(resolve_value(v)) for k, v in (dep.headers or {}).items()},

@@ -9,7 +9,7 @@ from apps.usage.models import DailyUsage, QuarantinedUsage, UsageLog
 
 
 @admin.register(UsageLog)
-class UsageLogAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
+class UsageLogAdmin(admin.ModelAdmin[UsageLog]):
     """Read-only: usage rows are written by the gateway only."""
 
     list_display = (

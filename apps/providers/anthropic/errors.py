@@ -94,6 +94,7 @@ def stream_error(data: Any) -> UpstreamError:
     err = data.get("error") if isinstance(data, dict) else None
     if not isinstance(err, dict):
         return error_from_parts(500, "api_error", "stream error")
-    err_type = err.get("type") if isinstance(err.get("type"), str) else "api_error"
+    raw_type = err.get("type")
+    err_type = raw_type if isinstance(raw_type, str) else "api_error"
     status = STATUS_BY_TYPE.get(err_type, 500)
     return error_from_parts(status, err_type, str(err.get("message") or err_type))

@@ -121,10 +121,12 @@ class _SigV4AtTime(SigV4Auth):
 
     def add_auth(self, request: AWSRequest) -> None:
         request.context["timestamp"] = self._now.strftime(SIGV4_TIMESTAMP)
-        self._modify_request_before_signing(request)
+        # Private botocore steps of SigV4Auth.add_auth, which botocore-stubs do not declare.
+        self._modify_request_before_signing(request)  # type: ignore[attr-defined]
         canonical = self.canonical_request(request)
         string_to_sign = self.string_to_sign(request, canonical)
-        self._inject_signature_to_request(request, self.signature(string_to_sign, request))
+        signature = self.signature(string_to_sign, request)
+        self._inject_signature_to_request(request, signature)  # type: ignore[attr-defined]
 
 
 def auth_headers(

@@ -24,11 +24,12 @@ def texts_of(body: JSONDict) -> list[str]:
     """The input strings. Raises InvalidRequest for token-array inputs Gemini cannot take."""
     value = body.get("input")
     items = value if isinstance(value, list) else [value]
-    if not items or not all(isinstance(item, str) for item in items):
+    texts = [item for item in items if isinstance(item, str)]
+    if not items or len(texts) != len(items):
         raise InvalidRequest(
             "Gemini embeddings take a string or a list of strings as input.", param="input"
         )
-    return items
+    return texts
 
 
 def _extra(body: JSONDict) -> JSONDict:
@@ -103,14 +104,17 @@ def parse_gemini(data: JSONDict, body: JSONDict, model: str, provider: str) -> R
     embeddings = data.get("embeddings")
     if not isinstance(embeddings, list):
         raise _malformed(provider)
-    vectors = [e.get("values") for e in embeddings if isinstance(e, dict)]
-    if len(vectors) != len(embeddings) or not all(isinstance(v, list) for v in vectors):
-        raise _malformed(provider)
+    vectors: list[list[float]] = []
+    for embedding in embeddings:
+        values = embedding.get("values") if isinstance(embedding, dict) else None
+        if not isinstance(values, list):
+            raise _malformed(provider)
+        vectors.append(values)
     metadata = data.get("usageMetadata")
     tokens = metadata.get("promptTokenCount") if isinstance(metadata, dict) else None
     if not isinstance(tokens, int):
         tokens = _estimate(texts_of(body))
-    return _result(vectors, body, model, tokens)  # type: ignore[arg-type]
+    return _result(vectors, body, model, tokens)
 
 
 def parse_vertex(data: JSONDict, body: JSONDict, model: str, provider: str) -> Result:

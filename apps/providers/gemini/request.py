@@ -83,10 +83,10 @@ def _thinking_config(body: JSONDict, model: str) -> JSONDict | None:
     if isinstance(thinking, dict):
         if thinking.get("type") == "disabled":
             return {"thinkingBudget": 0}
-        budget = thinking.get("budget_tokens")
+        budget_tokens = thinking.get("budget_tokens")
         config: JSONDict = {"includeThoughts": True}
-        if isinstance(budget, int):
-            config["thinkingBudget"] = budget
+        if isinstance(budget_tokens, int):
+            config["thinkingBudget"] = budget_tokens
         return config
     return None
 

@@ -72,6 +72,6 @@ async def count_tokens(req: Request) -> None:
         status, payload_bytes = ANTHROPIC.error(err)
         await send_response(req.send, status, payload_bytes)
     except (KeyError, TypeError):
-        err = InvalidRequest("'model' is required.", param="model")
-        status, payload_bytes = ANTHROPIC.error(err)
+        missing = InvalidRequest("'model' is required.", param="model")
+        status, payload_bytes = ANTHROPIC.error(missing)
         await send_response(req.send, status, payload_bytes)

@@ -102,7 +102,8 @@ def _user_part(block: JSONDict, where: str) -> JSONDict:
         return _text_part(block)
     if kind in ("image", "document"):
         source = block.get("source")
-        require(isinstance(source, dict), f"{where}.source is required.", f"{where}.source")
+        if not isinstance(source, dict):
+            raise bad(f"{where}.source is required.", f"{where}.source")
         part: JSONDict | None = None
         if source.get("type") == "base64" and isinstance(source.get("data"), str):
             url = f"data:{source.get('media_type', '')};base64,{source['data']}"

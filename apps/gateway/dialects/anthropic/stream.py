@@ -116,7 +116,7 @@ class OpenAIToAnthropicStream:
         if self._started:
             return b""
         self._started = True
-        message = {
+        message: JSONDict = {
             "id": self.message_id,
             "type": "message",
             "role": "assistant",
@@ -171,7 +171,8 @@ class OpenAIToAnthropicStream:
 
     def _tool_delta(self, call: JSONDict) -> bytes:
         position = call.get("index", 0)
-        function = call.get("function") if isinstance(call.get("function"), dict) else {}
+        raw_function = call.get("function")
+        function: JSONDict = raw_function if isinstance(raw_function, dict) else {}
         out: list[bytes] = []
         if position not in self._tool_blocks:
             block = {
