@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import dj_database_url
+import django_stubs_ext
 
 from proxy_project.env import (
     env_bool,
@@ -15,6 +16,10 @@ from proxy_project.env import (
     env_str,
     persistent_secret,
 )
+
+# Django's generic classes (ModelAdmin[Model], ModelForm[Model]...) subscriptable at run time,
+# as their type stubs declare them.
+django_stubs_ext.monkeypatch()
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 DATA_DIR = Path(env_str("GATEWAY_DATA_DIR") or BASE_DIR / "var")
