@@ -10,12 +10,12 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable
 from decimal import Decimal
-from typing import Any, TypeVar
+from typing import TypeVar
 
 from apps.core.errors import UpstreamError
 from apps.gateway import tokens, upstream
 from apps.gateway.call import Call, scrub
-from apps.providers.base import capabilities
+from apps.providers.base import Provider, SupportsNative
 from apps.providers.registry import get_provider
 from apps.providers.schemas import CanonicalRequest, Result, Target, UpstreamRequest
 from apps.routing.selectors import Candidate, candidates_for
@@ -34,7 +34,7 @@ async def _route(call: Call) -> list[Candidate]:
     return candidates
 
 
-async def attempts(call: Call, attempt: Callable[[Candidate, Any], Awaitable[T]]) -> T:
+async def attempts(call: Call, attempt: Callable[[Candidate, Provider], Awaitable[T]]) -> T:
     """Try each candidate in order; move on only after a retryable upstream error, and only
     while nothing was sent to the client."""
     candidates = await _route(call)
@@ -53,43 +53,44 @@ async def attempts(call: Call, attempt: Callable[[Candidate, Any], Awaitable[T]]
     raise last
 
 
-def speaks_natively(provider: Any, request: CanonicalRequest) -> bool:
-    """The client's own format is the provider's: its body goes upstream untranslated."""
-    return (
-        request.native is not None and capabilities(provider).native_format == request.native_format
-    )
+def native_of(provider: Provider, request: CanonicalRequest) -> SupportsNative | None:
+    """The provider's native side when the client's own format is the provider's (the
+    client's body then goes upstream untranslated); None otherwise."""
+    if request.native is None:
+        return None
+    native = provider.native
+    if native is None or native.native_format != request.native_format:
+        return None
+    return native
 
 
-def build_request(provider: Any, request: CanonicalRequest, target: Target) -> UpstreamRequest:
-    if speaks_natively(provider, request):
+def build_request(provider: Provider, request: CanonicalRequest, target: Target) -> UpstreamRequest:
+    native = native_of(provider, request)
+    if native is not None:
         assert request.native is not None
-        req: UpstreamRequest = provider.build_native_request(
-            request.native, target, request.client_headers
-        )
-        return req
-    built: UpstreamRequest = provider.build_request(request, target)
-    return built
+        return native.build_native_request(request.native, target, request.client_headers)
+    return provider.build_request(request, target)
 
 
-async def _complete(call: Call, candidate: Candidate, provider: Any) -> Result:
+async def _complete(call: Call, candidate: Candidate, provider: Provider) -> Result:
     request = call.request
     assert request is not None
     target = candidate.target
-    if capabilities(provider).local:
-        first, _ = provider.local_latency_s(target)
+    local = provider.local
+    if local is not None:
+        first, _ = local.local_latency_s(target)
         if first:
             await asyncio.sleep(first)
-        local: Result = provider.local_response(request, target)
-        return local
+        return local.local_response(request, target)
     target = await tokens.with_token(provider, target)
     req = build_request(provider, request, target)
     resp = await upstream.send(req, timeout_s=target.timeout_s, provider=target.provider)
     if resp.status >= 400:
         raise provider.parse_error(resp.status, resp.body, resp.headers)
-    if speaks_natively(provider, request):
-        return Result(data={}, usage=provider.native_usage(resp.body), raw=resp.body, native=True)
-    parsed: Result = provider.parse_response(request, target, resp.body)
-    return parsed
+    native = native_of(provider, request)
+    if native is not None:
+        return Result(data={}, usage=native.native_usage(resp.body), raw=resp.body, native=True)
+    return provider.parse_response(request, target, resp.body)
 
 
 async def attempt_one(call: Call, candidate: Candidate) -> Result:
@@ -104,7 +105,7 @@ async def attempt_one(call: Call, candidate: Candidate) -> Result:
 async def run(call: Call) -> Result:
     """A complete (non-stream) answer. Raises GatewayError."""
 
-    async def attempt(candidate: Candidate, provider: Any) -> Result:
+    async def attempt(candidate: Candidate, provider: Provider) -> Result:
         return await _complete(call, candidate, provider)
 
     result = await attempts(call, attempt)

@@ -15,14 +15,19 @@ format.
 from __future__ import annotations
 
 import asyncio
-from typing import Any
 
 from apps.core.errors import GatewayError
 from apps.gateway import pipeline, tokens, upstream
 from apps.gateway.call import Call
 from apps.gateway.dialects.openai.dialect import OpenAIStreamEncoder
 from apps.gateway.http import SSE_HEADERS, Send
-from apps.providers.base import NativeStreamScanner, capabilities
+from apps.providers.base import (
+    NativeStreamScanner,
+    Provider,
+    RelayDecoder,
+    StreamDecoder,
+    SupportsLocal,
+)
 from apps.providers.schemas import CanonicalRequest, StreamChunk, Usage
 from apps.routing.selectors import Candidate
 
@@ -67,10 +72,11 @@ class StreamRelay:
         if not self.call.body_done:
             await self._send_end(self.encoder.finish(self.call.usage))
 
-    async def _attempt(self, candidate: Candidate, provider: Any) -> None:
+    async def _attempt(self, candidate: Candidate, provider: Provider) -> None:
         """One deployment: open its stream and relay it along the path that fits."""
-        if capabilities(provider).local:
-            await self._relay_local(candidate, provider)
+        local = provider.local
+        if local is not None:
+            await self._relay_local(candidate, local)
             return
         target = await tokens.with_token(provider, candidate.target)
         req = pipeline.build_request(provider, self.request, target)
@@ -79,23 +85,25 @@ class StreamRelay:
             if up.status >= 400:
                 body = await up.read_all()
                 raise provider.parse_error(up.status, body, up.headers)
-            if pipeline.speaks_natively(provider, self.request):
-                await self._relay_native(provider.native_stream_scanner(), up)
+            native = pipeline.native_of(provider, self.request)
+            if native is not None:
+                await self._relay_native(native.native_stream_scanner(), up)
                 return
-            decoder = provider.new_stream_decoder(self.request, target)
-            if isinstance(self.encoder, OpenAIStreamEncoder) and hasattr(decoder, "relay"):
-                await self._relay_openai(decoder, self.encoder, up)
-                return
-            await self._relay_decoded(decoder, up)
+            if isinstance(self.encoder, OpenAIStreamEncoder):
+                relay = provider.new_relay_decoder(self.request, target)
+                if relay is not None:
+                    await self._relay_openai(relay, self.encoder, up)
+                    return
+            await self._relay_decoded(provider.new_stream_decoder(self.request, target), up)
 
     # --- the four paths -------------------------------------------------------------------
 
-    async def _relay_local(self, candidate: Candidate, provider: Any) -> None:
+    async def _relay_local(self, candidate: Candidate, local: SupportsLocal) -> None:
         target = candidate.target
-        first, between = provider.local_latency_s(target)
+        first, between = local.local_latency_s(target)
         if first:
             await asyncio.sleep(first)
-        for n, chunk in enumerate(provider.local_stream(self.request, target)):
+        for n, chunk in enumerate(local.local_stream(self.request, target)):
             if between and n:
                 await asyncio.sleep(between)
             await self._emit([chunk])
@@ -114,7 +122,7 @@ class StreamRelay:
         await self._send_end(tail)
 
     async def _relay_openai(
-        self, decoder: Any, encoder: OpenAIStreamEncoder, up: upstream.UpstreamStream
+        self, decoder: RelayDecoder, encoder: OpenAIStreamEncoder, up: upstream.UpstreamStream
     ) -> None:
         """OpenAI format in and out: upstream bytes go out as they are, parsed only where a
         read holds the usage chunk, an error or the end (the hot streaming path).
@@ -137,7 +145,7 @@ class StreamRelay:
         await self._send_end(last + encoder.finish(self.call.usage))
         await up.drain()
 
-    async def _relay_decoded(self, decoder: Any, up: upstream.UpstreamStream) -> None:
+    async def _relay_decoded(self, decoder: StreamDecoder, up: upstream.UpstreamStream) -> None:
         async for data in up.chunks():
             await self._emit(decoder.feed(data))
         await self._emit(decoder.finish())

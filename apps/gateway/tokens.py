@@ -10,7 +10,7 @@ import time
 
 from apps.core.errors import UpstreamError
 from apps.gateway import upstream
-from apps.providers.base import SupportsTokenAuth, capabilities
+from apps.providers.base import Provider, SupportsTokenAuth
 from apps.providers.schemas import Target
 
 _REFRESH_MARGIN_S = 60.0
@@ -34,12 +34,12 @@ async def _fetch(provider: SupportsTokenAuth, target: Target) -> tuple[str, floa
     return provider.parse_token_response(resp.body, time.time())
 
 
-async def with_token(provider: object, target: Target) -> Target:
+async def with_token(provider: Provider, target: Target) -> Target:
     """``target`` with ``access_token`` set when its provider needs one."""
-    if not capabilities(provider).token_auth:
+    token_auth = provider.token_auth
+    if token_auth is None:
         return target
-    assert isinstance(provider, SupportsTokenAuth)
-    key = provider.token_cache_key(target)
+    key = token_auth.token_cache_key(target)
     if key is None:
         return target
     cached = _tokens.get(key)
@@ -49,7 +49,7 @@ async def with_token(provider: object, target: Target) -> Target:
             future = asyncio.get_running_loop().create_future()
             _inflight[key] = future
             try:
-                cached = await _fetch(provider, target)
+                cached = await _fetch(token_auth, target)
                 _tokens[key] = cached
                 future.set_result(cached)
             except BaseException as exc:

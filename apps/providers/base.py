@@ -5,8 +5,7 @@ the ORM; the gateway sends what it builds and feeds it what comes back."""
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
-from typing import Any, ClassVar, Protocol, runtime_checkable
+from typing import Any, ClassVar, Protocol
 
 import orjson
 
@@ -37,22 +36,28 @@ class StreamDecoder(Protocol):
     def usage(self) -> Usage | None: ...
 
 
-class Provider(Protocol):
-    name: ClassVar[str]
-    ops: ClassVar[frozenset[Op]]
+class RelayDecoder(StreamDecoder, Protocol):
+    """A decoder of an OpenAI-format stream that can also pass it on as bytes: ``relay``
+    returns what to send of each read (parsing only reads that hold usage, an error or the
+    end), ``finish_relay`` what is left at the end."""
 
-    def build_request(self, request: CanonicalRequest, target: Target) -> UpstreamRequest: ...
+    @property
+    def done(self) -> bool:
+        """The upstream sent ``[DONE]``."""
+        ...
 
-    def parse_response(self, request: CanonicalRequest, target: Target, body: bytes) -> Result: ...
+    @property
+    def usage_relayed(self) -> bool:
+        """A usage chunk went out among the relayed bytes."""
+        ...
 
-    def new_stream_decoder(self, request: CanonicalRequest, target: Target) -> StreamDecoder: ...
+    def relay(self, data: bytes, include_usage: bool) -> bytes: ...
 
-    def parse_error(
-        self, status: int, body: bytes, headers: Mapping[str, str]
-    ) -> UpstreamError: ...
+    def finish_relay(self, include_usage: bool) -> bytes: ...
+
+    def last_chunk(self) -> StreamChunk | None: ...
 
 
-@runtime_checkable
 class SupportsLocal(Protocol):
     """A provider answered in-process (the ``mock`` provider): no upstream request at all."""
 
@@ -69,15 +74,17 @@ class NativeStreamScanner(Protocol):
     """Watches a relayed native stream: ``feed`` returns the bytes to send (unchanged),
     recording usage and an in-stream error event (which the client receives as is)."""
 
-    usage: Usage | None
-    error: UpstreamError | None
+    @property
+    def usage(self) -> Usage | None: ...
+
+    @property
+    def error(self) -> UpstreamError | None: ...
 
     def feed(self, data: bytes) -> bytes: ...
 
     def finish(self) -> bytes: ...
 
 
-@runtime_checkable
 class SupportsNative(Protocol):
     """A provider whose API is also a client-facing format (Anthropic Messages): requests in
     that format pass through untranslated and answers are relayed byte for byte."""
@@ -93,7 +100,14 @@ class SupportsNative(Protocol):
     def native_stream_scanner(self) -> NativeStreamScanner: ...
 
 
-@runtime_checkable
+class SupportsCountTokens(Protocol):
+    """A provider with a token-counting endpoint for requests in its native format."""
+
+    def build_count_tokens_request(
+        self, body: JSONDict, target: Target, client_headers: Mapping[str, str] | None = None
+    ) -> UpstreamRequest: ...
+
+
 class SupportsTokenAuth(Protocol):
     """A provider that trades long-lived credentials for a short-lived access token (Vertex AI,
     Entra ID). The gateway sends the token request, caches the token until shortly before
@@ -110,6 +124,53 @@ class SupportsTokenAuth(Protocol):
         ...
 
 
+class Provider(Protocol):
+    """What the gateway calls on a provider. Every provider translates requests, answers,
+    stream events and errors; the optional capabilities are declared, each as the provider
+    itself seen through a small protocol, or None when it has not got it."""
+
+    name: ClassVar[str]
+    display_name: ClassVar[str]
+    ops: ClassVar[frozenset[Op]]
+    # The environment variable read for the key when a deployment sets none (as LiteLLM does).
+    api_key_env: ClassVar[str | None]
+
+    def build_request(self, request: CanonicalRequest, target: Target) -> UpstreamRequest: ...
+
+    def parse_response(self, request: CanonicalRequest, target: Target, body: bytes) -> Result: ...
+
+    def new_stream_decoder(self, request: CanonicalRequest, target: Target) -> StreamDecoder: ...
+
+    def new_relay_decoder(self, request: CanonicalRequest, target: Target) -> RelayDecoder | None:
+        """A decoder that passes the stream on as bytes, when the upstream's stream format is
+        OpenAI's; None otherwise."""
+        ...
+
+    def parse_error(
+        self, status: int, body: bytes, headers: Mapping[str, str]
+    ) -> UpstreamError: ...
+
+    @property
+    def local(self) -> SupportsLocal | None:
+        """Answers in-process, with no upstream."""
+        ...
+
+    @property
+    def native(self) -> SupportsNative | None:
+        """Speaks a client-facing format natively."""
+        ...
+
+    @property
+    def count_tokens(self) -> SupportsCountTokens | None:
+        """Counts tokens upstream."""
+        ...
+
+    @property
+    def token_auth(self) -> SupportsTokenAuth | None:
+        """Needs a short-lived access token fetched by the gateway."""
+        ...
+
+
 class BaseProvider:
     """Shared helpers; concrete providers subclass it and implement the Protocol."""
 
@@ -119,6 +180,28 @@ class BaseProvider:
     # Parameters this provider accepts for chat; None means forward everything untouched.
     chat_params: ClassVar[frozenset[str] | None] = None
     display_name: ClassVar[str] = ""
+    api_key_env: ClassVar[str | None] = None
+
+    # Optional capabilities: none unless a provider overrides them (returning itself).
+
+    def new_relay_decoder(self, request: CanonicalRequest, target: Target) -> RelayDecoder | None:
+        return None
+
+    @property
+    def local(self) -> SupportsLocal | None:
+        return None
+
+    @property
+    def native(self) -> SupportsNative | None:
+        return None
+
+    @property
+    def count_tokens(self) -> SupportsCountTokens | None:
+        return None
+
+    @property
+    def token_auth(self) -> SupportsTokenAuth | None:
+        return None
 
     def api_base(self, target: Target) -> str:
         base = target.api_base or self.default_api_base
@@ -164,33 +247,6 @@ class BaseProvider:
 
     def parse_error(self, status: int, body: bytes, headers: Mapping[str, str]) -> UpstreamError:
         return error_from_openai_body(self.name, status, body, headers)
-
-
-@dataclass(frozen=True, slots=True)
-class Capabilities:
-    local: bool
-    token_auth: bool
-    native_format: str | None
-
-
-_capabilities: dict[int, Capabilities] = {}
-
-
-def capabilities(provider: object) -> Capabilities:
-    """What optional protocols ``provider`` implements. ``isinstance`` against a
-    runtime-checkable Protocol inspects every member on each call, far too slow for the
-    request path, so the answer is worked out once per provider instance."""
-    key = id(provider)
-    found = _capabilities.get(key)
-    if found is None:
-        native = getattr(provider, "native_format", None)
-        found = Capabilities(
-            local=isinstance(provider, SupportsLocal),
-            token_auth=isinstance(provider, SupportsTokenAuth),
-            native_format=native if isinstance(provider, SupportsNative) else None,
-        )
-        _capabilities[key] = found
-    return found
 
 
 def map_status(status: int) -> int:

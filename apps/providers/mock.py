@@ -16,7 +16,7 @@ from collections.abc import Iterator, Mapping
 from typing import Any, ClassVar
 
 from apps.core.errors import UpstreamError
-from apps.providers.base import BaseProvider
+from apps.providers.base import BaseProvider, StreamDecoder, SupportsLocal
 from apps.providers.schemas import (
     CanonicalRequest,
     JSONDict,
@@ -85,6 +85,10 @@ class MockProvider(BaseProvider):
     display_name: ClassVar[str] = "Mock (offline)"
     ops = frozenset({Op.CHAT, Op.COMPLETIONS, Op.EMBEDDINGS, Op.MODERATIONS})
     api_key_env: ClassVar[str | None] = None
+
+    @property
+    def local(self) -> SupportsLocal:
+        return self
 
     def local_latency_s(self, target: Target) -> tuple[float, float]:
         first = float(target.params.get("mock_latency_ms", 0) or 0) / 1000
@@ -235,7 +239,7 @@ class MockProvider(BaseProvider):
     def parse_response(self, request: CanonicalRequest, target: Target, body: bytes) -> Result:
         raise UpstreamError("the mock provider answers locally", retryable=False)
 
-    def new_stream_decoder(self, request: CanonicalRequest, target: Target) -> Any:
+    def new_stream_decoder(self, request: CanonicalRequest, target: Target) -> StreamDecoder:
         raise UpstreamError("the mock provider answers locally", retryable=False)
 
     def parse_error(self, status: int, body: bytes, headers: Mapping[str, str]) -> UpstreamError:

@@ -12,7 +12,12 @@ from typing import ClassVar
 import orjson
 
 from apps.core.errors import UpstreamError, UpstreamUnavailable
-from apps.providers.base import BaseProvider, error_from_openai_body, parse_json_object
+from apps.providers.base import (
+    BaseProvider,
+    StreamDecoder,
+    error_from_openai_body,
+    parse_json_object,
+)
 from apps.providers.schemas import (
     GATEWAY_ONLY_FIELDS,
     CanonicalRequest,
@@ -94,7 +99,12 @@ class OpenAICompatibleProvider(BaseProvider):
             raise error_from_openai_body(self.name, 502, body, {})
         return Result(data=data, usage=Usage.from_openai(data.get("usage")), raw=body)
 
-    def new_stream_decoder(self, request: CanonicalRequest, target: Target) -> OpenAIStreamDecoder:
+    def new_stream_decoder(self, request: CanonicalRequest, target: Target) -> StreamDecoder:
+        return OpenAIStreamDecoder(self.name)
+
+    def new_relay_decoder(
+        self, request: CanonicalRequest, target: Target
+    ) -> OpenAIStreamDecoder | None:
         return OpenAIStreamDecoder(self.name)
 
     def parse_error(self, status: int, body: bytes, headers: Mapping[str, str]) -> UpstreamError:

@@ -97,7 +97,7 @@ def _target_for(dep: Deployment, group_name: str, drop_default: bool) -> Target:
     provider = get_provider(dep.provider)
     api_key = resolve(dep.api_key)
     if not api_key:
-        env_name = getattr(provider, "api_key_env", None)
+        env_name = provider.api_key_env
         if env_name:
             api_key = resolve(f"os.environ/{env_name}")
     params: dict[str, Any] = {k: resolve_value(v) for k, v in (dep.extra_params or {}).items()}

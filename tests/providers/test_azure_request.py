@@ -12,7 +12,6 @@ import pytest
 from apps.core.errors import InvalidRequest, UpstreamError
 from apps.providers.azure import AzureOpenAIProvider
 from apps.providers.azure.provider import DEFAULT_API_VERSION, stream_usage_supported
-from apps.providers.base import SupportsTokenAuth
 from apps.providers.registry import get_provider, split_model
 from apps.providers.schemas import CanonicalRequest, Op, Target
 
@@ -46,7 +45,7 @@ class TestRegistry:
         assert split_model("azure_text/instruct") == ("azure_text", "instruct")
 
     def test_token_auth_capability(self) -> None:
-        assert isinstance(PROVIDER, SupportsTokenAuth)
+        assert PROVIDER.token_auth is PROVIDER
 
 
 class TestUrl:

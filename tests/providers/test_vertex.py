@@ -14,7 +14,6 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
 from apps.core.errors import InvalidRequest, UpstreamError
-from apps.providers.base import SupportsTokenAuth
 from apps.providers.gemini import VertexAIProvider
 from apps.providers.schemas import CanonicalRequest, Op, Target
 
@@ -136,7 +135,7 @@ class TestUrls:
 
 class TestTokenAuth:
     def test_protocol(self) -> None:
-        assert isinstance(provider, SupportsTokenAuth)
+        assert provider.token_auth is provider
 
     def test_no_token_needed_with_api_key(self, service_account: dict[str, Any]) -> None:
         t = target(api_key="ya29.static", params={"vertex_credentials": service_account})

@@ -30,7 +30,12 @@ from apps.providers.anthropic.request import (
 )
 from apps.providers.anthropic.response import message_to_openai
 from apps.providers.anthropic.stream import AnthropicStreamDecoder
-from apps.providers.base import BaseProvider, parse_json_object
+from apps.providers.base import (
+    BaseProvider,
+    SupportsCountTokens,
+    SupportsNative,
+    parse_json_object,
+)
 from apps.providers.schemas import (
     CanonicalRequest,
     JSONDict,
@@ -51,7 +56,7 @@ class AnthropicProvider(BaseProvider):
     default_api_base: ClassVar[str | None] = "https://api.anthropic.com"
     chat_params: ClassVar[frozenset[str] | None] = CHAT_PARAMS
     api_key_env: ClassVar[str | None] = "ANTHROPIC_API_KEY"
-    # Messages-format clients are relayed unchanged (``SupportsNative``).
+    # Messages-format clients are relayed unchanged (``native``).
     native_format: ClassVar[str] = "anthropic"
 
     def build_request(self, request: CanonicalRequest, target: Target) -> UpstreamRequest:
@@ -94,7 +99,15 @@ class AnthropicProvider(BaseProvider):
     def parse_error(self, status: int, body: bytes, headers: Mapping[str, str]) -> UpstreamError:
         return _parse_error(status, body, headers)
 
-    # Native pass-through for Messages-format clients.
+    # Native pass-through for Messages-format clients, and their token counts.
+
+    @property
+    def native(self) -> SupportsNative:
+        return self
+
+    @property
+    def count_tokens(self) -> SupportsCountTokens:
+        return self
 
     def build_native_request(
         self, body: JSONDict, target: Target, client_headers: Mapping[str, str] | None = None

@@ -25,6 +25,7 @@ from urllib.parse import quote
 from apps.core.errors import UpstreamError
 from apps.providers.azure import auth
 from apps.providers.azure.errors import azure_error
+from apps.providers.base import SupportsTokenAuth
 from apps.providers.openai_compat import OpenAICompatibleProvider
 from apps.providers.schemas import CanonicalRequest, JSONDict, Op, Target, UpstreamRequest
 
@@ -122,6 +123,10 @@ class AzureOpenAIProvider(OpenAICompatibleProvider):
         return azure_error(self.name, status, body, headers)
 
     # SupportsTokenAuth: Entra ID client credentials.
+
+    @property
+    def token_auth(self) -> SupportsTokenAuth:
+        return self
 
     def token_cache_key(self, target: Target) -> str | None:
         """None unless the deployment authenticates with an Entra app registration; a static

@@ -17,8 +17,8 @@ from typing import Any, ClassVar
 import orjson
 
 from apps.providers.azure.provider import AzureOpenAIProvider
-from apps.providers.base import error_from_openai_body, parse_json_object
-from apps.providers.openai_compat import NOT_FORWARDED
+from apps.providers.base import StreamDecoder, error_from_openai_body, parse_json_object
+from apps.providers.openai_compat import NOT_FORWARDED, OpenAIStreamDecoder
 from apps.providers.schemas import (
     CanonicalRequest,
     JSONDict,
@@ -143,10 +143,18 @@ class AzureTextProvider(AzureOpenAIProvider):
             data=chat_from_text(data, stream=False), usage=Usage.from_openai(data.get("usage"))
         )
 
-    def new_stream_decoder(self, request: CanonicalRequest, target: Target) -> Any:
+    def new_stream_decoder(self, request: CanonicalRequest, target: Target) -> StreamDecoder:
         if request.op is not Op.CHAT:
             return super().new_stream_decoder(request, target)
         return TextToChatStreamDecoder(self.name)
+
+    def new_relay_decoder(
+        self, request: CanonicalRequest, target: Target
+    ) -> OpenAIStreamDecoder | None:
+        """Completions stream in OpenAI's format and pass through; chat is translated."""
+        if request.op is not Op.CHAT:
+            return super().new_relay_decoder(request, target)
+        return None
 
 
 class TextToChatStreamDecoder:

@@ -12,7 +12,12 @@ from collections.abc import Mapping
 from typing import ClassVar
 
 from apps.core.errors import InvalidRequest, UpstreamError
-from apps.providers.base import BaseProvider, json_request, parse_json_object
+from apps.providers.base import (
+    BaseProvider,
+    SupportsTokenAuth,
+    json_request,
+    parse_json_object,
+)
 from apps.providers.gemini import auth, embeddings
 from apps.providers.gemini.errors import google_error
 from apps.providers.gemini.request import CHAT_PARAMS, build_generate_content
@@ -171,6 +176,11 @@ class VertexAIProvider(_GoogleProvider):
         return embeddings.parse_vertex(data, body, self.model_name(target), self.name)
 
     # SupportsTokenAuth
+
+    @property
+    def token_auth(self) -> SupportsTokenAuth:
+        return self
+
     def token_cache_key(self, target: Target) -> str | None:
         if target.api_key:
             return None

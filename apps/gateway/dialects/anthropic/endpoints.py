@@ -55,10 +55,9 @@ async def count_tokens(req: Request) -> None:
         _group, candidates = await candidates_for(principal=principal, model=body["model"])
         for candidate in candidates:
             provider = get_provider(candidate.target.provider)
-            if getattr(provider, "native_format", None) == NATIVE_FORMAT and hasattr(
-                provider, "build_count_tokens_request"
-            ):
-                upstream_req = provider.build_count_tokens_request(body, candidate.target)
+            native, counter = provider.native, provider.count_tokens
+            if native is not None and native.native_format == NATIVE_FORMAT and counter:
+                upstream_req = counter.build_count_tokens_request(body, candidate.target)
                 resp = await upstream.send(
                     upstream_req, timeout_s=candidate.target.timeout_s, provider=provider.name
                 )

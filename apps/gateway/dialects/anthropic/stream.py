@@ -14,6 +14,7 @@ from typing import Any
 
 import orjson
 
+from apps.core.errors import GatewayError
 from apps.gateway.dialects.anthropic.errors import anthropic_error_body
 from apps.providers.schemas import JSONDict, Usage
 
@@ -108,9 +109,11 @@ class OpenAIToAnthropicStream:
     def error_event(self, err: BaseException) -> bytes:
         """An ``event: error`` carrying the error's status mapped to an Anthropic type."""
         self._finished = True
-        status = getattr(err, "http_status", 500)
-        message = getattr(err, "message", None) or str(err) or "Internal error"
-        return sse_event("error", anthropic_error_body(int(status), str(message)))
+        if isinstance(err, GatewayError):
+            status, message = err.http_status, err.message
+        else:
+            status, message = 500, str(err)
+        return sse_event("error", anthropic_error_body(status, message or "Internal error"))
 
     def _start(self) -> bytes:
         if self._started:
