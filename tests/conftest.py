@@ -8,6 +8,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -32,6 +33,39 @@ def reset_gateway_caches() -> None:
     changes._seen.clear()
 
 
+class ManualClock:
+    """Stands in for ``apps.core.clock``: time moves only by ``advance``."""
+
+    def __init__(self) -> None:
+        self._monotonic = 1_000.0
+        self._time = time.time()
+
+    def monotonic(self) -> float:
+        return self._monotonic
+
+    def time(self) -> float:
+        return self._time
+
+    def now(self) -> datetime:
+        return datetime.fromtimestamp(self._time, UTC)
+
+    def advance(self, seconds: float) -> None:
+        self._monotonic += seconds
+        self._time += seconds
+
+
+@pytest.fixture
+def clock(monkeypatch: pytest.MonkeyPatch) -> ManualClock:
+    """The gateway's clocks under the test's control (expiry and cache-lifetime tests)."""
+    from apps.core import clock as gateway_clock
+
+    manual = ManualClock()
+    monkeypatch.setattr(gateway_clock, "monotonic", manual.monotonic)
+    monkeypatch.setattr(gateway_clock, "time", manual.time)
+    monkeypatch.setattr(gateway_clock, "now", manual.now)
+    return manual
+
+
 @dataclass
 class GatewayProcess:
     url: str
@@ -48,6 +82,15 @@ class GatewayProcess:
         from apps.usage.writer import writer
 
         return int(self.call(writer.flush()))
+
+    def busy(self) -> bool:
+        """Whether the gateway is still handling a request (whose usage row is then still to
+        come): the server keeps one task per request until the application returns."""
+
+        async def in_flight() -> int:
+            return len(self.server.server_state.tasks)
+
+        return bool(self.call(in_flight()))
 
 
 def _start_uvicorn(app: Any, **config: Any) -> GatewayProcess:
