@@ -8,15 +8,13 @@ become a flood of queries.
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from django.utils import timezone
-
-from apps.core import changes
+from apps.core import changes, clock
+from apps.core.cache import MISSING, GenerationCache
 from apps.core.conf import conf
 from apps.core.db import db_task
 from apps.core.errors import AuthenticationError, PermissionDenied
@@ -59,17 +57,20 @@ class Principal:
 
 MASTER = Principal(key_id=None, is_master=True, key_alias="master")
 
-_cache: dict[str, tuple[Principal | None, float]] = {}
-_master_digests: tuple[float, frozenset[str]] | None = None
-# Bumped by every invalidation: a load that began before it must not fill the cache after it.
-_generation = 0
+# Key digest -> its principal (None: no such key, remembered briefly).
+_principals: GenerationCache[str, Principal | None] = GenerationCache(
+    ttl=lambda principal: conf.GATEWAY_CACHE_TTL_S if principal else _NEGATIVE_TTL_S,
+    max_size=lambda: int(conf.GATEWAY_KEY_CACHE_SIZE),
+)
+# One entry: the digests of the master keys.
+_masters: GenerationCache[None, frozenset[str]] = GenerationCache(
+    ttl=lambda _digests: float(conf.GATEWAY_CACHE_TTL_S)
+)
 
 
 def clear_cache() -> None:
-    global _master_digests, _generation
-    _cache.clear()
-    _master_digests = None
-    _generation += 1
+    _principals.clear()
+    _masters.clear()
 
 
 changes.subscribe(changes.TOPIC_KEYS, clear_cache)
@@ -153,34 +154,21 @@ def bearer_token(value: str | None) -> str | None:
 
 async def authenticate(token: str | None) -> Principal:
     """Return the caller for ``token`` (a raw key). Raises AuthenticationError."""
-    global _master_digests
     if not token:
         raise AuthenticationError(
             "Missing API key. Pass it as 'Authorization: Bearer sk-...'.", code="missing_api_key"
         )
-    now = time.monotonic()
     key_digest = hashing.digest(token)
-    hit = _cache.get(key_digest)
-    if hit is None or hit[1] < now:
-        generation = _generation
-        masters = _master_digests
-        if masters is None or masters[0] < now:
-            masters = (now + conf.GATEWAY_CACHE_TTL_S, await _aload_master())
-            if generation == _generation:
-                _master_digests = masters
-        if key_digest in masters[1]:
-            hit = (MASTER, now + conf.GATEWAY_CACHE_TTL_S)
-        else:
-            principal = await _aload_key(key_digest)
-            ttl = conf.GATEWAY_CACHE_TTL_S if principal else _NEGATIVE_TTL_S
-            if len(_cache) >= conf.GATEWAY_KEY_CACHE_SIZE:
-                _cache.clear()
-            hit = (principal, now + ttl)
-        if generation == _generation:
-            _cache[key_digest] = hit
-    principal = hit[0]
+    principal = _principals.get(key_digest)
+    if principal is MISSING:
+
+        async def load() -> Principal | None:
+            masters = await _masters.get_or_load(None, _aload_master)
+            return MASTER if key_digest in masters else await _aload_key(key_digest)
+
+        principal = await _principals.get_or_load(key_digest, load)
     if principal is None:
         raise AuthenticationError("Invalid API key.")
-    if principal.expires_at is not None and principal.expires_at <= timezone.now():
+    if principal.expires_at is not None and principal.expires_at <= clock.now():
         raise AuthenticationError("This API key has expired.", code="expired_api_key")
     return principal

@@ -10,13 +10,13 @@ import dataclasses
 import fnmatch
 import logging
 import random
-import time
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 from apps.core import changes
+from apps.core.cache import GenerationCache
 from apps.core.conf import conf
 from apps.core.db import db_task
 from apps.core.errors import ModelNotFound
@@ -62,7 +62,6 @@ class Group:
 class RoutingTable:
     groups: dict[str, Group]
     wildcards: list[Group]
-    loaded_at: float
 
     def resolve(self, model: str) -> tuple[Group, str | None] | None:
         """The group serving ``model`` and, for wildcard groups, the part matched by '*'."""
@@ -184,19 +183,18 @@ def load_table() -> RoutingTable:
             groups[grp.name] = group
     # Most specific pattern first: 'openai/gpt-4*' wins over 'openai/*' over '*'.
     wildcards.sort(key=lambda g: len(g.name.replace("*", "")), reverse=True)
-    return RoutingTable(groups=groups, wildcards=wildcards, loaded_at=time.monotonic())
+    return RoutingTable(groups=groups, wildcards=wildcards)
 
 
-_table: RoutingTable | None = None
 _aload_table = db_task(load_table)
-# Bumped by every invalidation: a load that began before it must not become the table after it.
-_generation = 0
+# One entry (the table), reloaded after GATEWAY_CACHE_TTL_S or a change.
+_tables: GenerationCache[None, RoutingTable] = GenerationCache(
+    ttl=lambda _table: float(conf.GATEWAY_CACHE_TTL_S)
+)
 
 
 def clear_cache() -> None:
-    global _table, _generation
-    _table = None
-    _generation += 1
+    _tables.clear()
 
 
 changes.subscribe(changes.TOPIC_ROUTING, clear_cache)
@@ -204,14 +202,7 @@ changes.subscribe(changes.TOPIC_CONFIG, clear_cache)
 
 
 async def routing_table() -> RoutingTable:
-    global _table
-    table = _table
-    if table is None or time.monotonic() - table.loaded_at > conf.GATEWAY_CACHE_TTL_S:
-        generation = _generation
-        table = await _aload_table()
-        if generation == _generation:
-            _table = table
-    return table
+    return await _tables.get_or_load(None, _aload_table)
 
 
 def _ordered(candidates: tuple[Candidate, ...]) -> list[Candidate]:
