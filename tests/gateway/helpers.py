@@ -43,16 +43,16 @@ def wait_until(predicate: Callable[[], Any], timeout: float = 5.0, what: str = "
 
 
 def usage_rows(gateway: Any, count: int, timeout: float = 5.0) -> list[UsageLog]:
-    """Exactly ``count`` usage rows once the writer has flushed them (fails on more or fewer)."""
+    """Exactly ``count`` usage rows (fails on more or fewer), counted once the gateway has
+    finished every request it was handling and written their rows."""
 
-    def ready() -> bool:
+    def settled() -> bool:
+        if gateway.busy():
+            return False
         gateway.flush_usage()
         return UsageLog.objects.count() >= count
 
-    if count:
-        wait_until(ready, timeout, f"{count} usage rows")
-    time.sleep(0.05)
-    gateway.flush_usage()
+    wait_until(settled, timeout, f"{count} usage rows")
     rows = list(UsageLog.objects.order_by("id"))
     assert len(rows) == count, [(r.status_code, r.error_type) for r in rows]
     return rows
