@@ -19,7 +19,6 @@ from typing import Any
 import orjson
 import pytest
 
-from apps.usage.pricing import Price, lookup
 from tests.conftest import UPSTREAM_KEY, GatewayProcess
 from tests.fakes import anthropic as fake_anthropic
 from tests.fakes import azure as fake_azure
@@ -42,6 +41,9 @@ class Route:
     provider: str
     model: str  # the upstream model (Azure: the deployment name)
     limited_model: str  # the upstream model whose fake answers with a rate-limit error
+    # The list price the gateway must bill, written here from the provider's price page:
+    # USD per million input tokens, per million output tokens.
+    usd_per_million: tuple[str, str]
     echo_prefix: str = ""  # what the fake says before echoing the prompt
     model_info: dict[str, Any] = field(default_factory=dict)
 
@@ -60,24 +62,36 @@ class Route:
     def reply_to(self, prompt: str) -> str:
         return self.echo_prefix + prompt
 
-    def price(self) -> Price:
-        """The bundled price the gateway bills this route's model at."""
-        price = lookup(self.provider, self.model_info.get("base_model") or self.model)
-        assert price is not None and price.input > 0 and price.output > 0, self
-        return price
+    def price(self) -> tuple[Decimal, Decimal]:
+        """USD per input token and per output token."""
+        input_usd, output_usd = self.usd_per_million
+        million = Decimal(1_000_000)
+        return Decimal(input_usd) / million, Decimal(output_usd) / million
 
 
 ROUTES = (
-    Route("openai", "openai", "gpt-4o-mini", "error-429"),
-    Route("azure", "azure", "mini-prod", "error-429", model_info={"base_model": "gpt-4o-mini"}),
-    Route("anthropic", "anthropic", "claude-3-5-haiku-20241022", "error-429"),
-    Route("gemini", "gemini", "gemini-2.0-flash", "error-429"),
-    Route("vertex", "vertex_ai", "gemini-2.0-flash", "error-429"),
+    # https://platform.openai.com/docs/pricing
+    Route("openai", "openai", "gpt-4o-mini", "error-429", ("0.15", "0.60")),
+    Route(
+        "azure",
+        "azure",
+        "mini-prod",
+        "error-429",
+        ("0.15", "0.60"),  # billed as its base model, gpt-4o-mini
+        model_info={"base_model": "gpt-4o-mini"},
+    ),
+    # https://platform.claude.com/docs/en/about-claude/pricing
+    Route("anthropic", "anthropic", "claude-3-5-haiku-20241022", "error-429", ("0.80", "4.00")),
+    # https://ai.google.dev/gemini-api/docs/pricing
+    Route("gemini", "gemini", "gemini-2.0-flash", "error-429", ("0.10", "0.40")),
+    Route("vertex", "vertex_ai", "gemini-2.0-flash", "error-429", ("0.10", "0.40")),
+    # https://aws.amazon.com/bedrock/pricing/
     Route(
         "bedrock",
         "bedrock",
         "anthropic.claude-3-5-haiku-20241022-v1:0",
         "error-ThrottlingException",
+        ("0.80", "4.00"),
         echo_prefix="Héllo from Bedrock ✓ — you said: ",
     ),
 )
@@ -191,9 +205,9 @@ def deploy(
 
 
 def expected_cost(route: Route, prompt_tokens: int, completion_tokens: int) -> Decimal:
-    """Tokens times the bundled per-token price, as stored in the usage row."""
-    price = route.price()
-    cost = prompt_tokens * price.input + completion_tokens * price.output
+    """Tokens times the route's written price, as stored in the usage row."""
+    input_price, output_price = route.price()
+    cost = prompt_tokens * input_price + completion_tokens * output_price
     return cost.quantize(COST_PLACES)
 
 

@@ -58,8 +58,8 @@ def test_row_carries_tokens_cost_and_parties(recorded):
         event(principal=principal, candidate=candidate(), usage=usage, start_time=start)
     )
     [row] = recorded
-    assert cost == row["cost"] == request_cost(candidate(), usage)
-    assert cost > 0
+    # gpt-4o-mini, USD per million tokens: 0.15 input, 0.075 cached input, 0.60 output.
+    assert cost == row["cost"] == Decimal("0.00002625")  # 90 x 0.15 + 10 x 0.075 + 20 x 0.60
     assert (row["key_id"], row["key_alias"], row["team_id"]) == (7, "ci", 3)
     assert (row["organization_id"], row["user_id"]) == (2, "u")
     assert (row["deployment_id"], row["provider"], row["upstream_model"]) == (
@@ -122,3 +122,10 @@ def test_usage_record_strips_nul_characters(recorded):
     assert row["upstream_model"] == "model"
     # A literal backslash-u sequence is text, not a NUL: it stays.
     assert row["metadata"] == {"k": ["v", {"x": "", "n": 1}], "plain": "\\u0000"}
+
+
+def test_deployment_prices_win_over_the_list_price():
+    """USD per token set on the deployment (LiteLLM's input_cost_per_token and friends)."""
+    priced = candidate(input=Decimal("0.000002"), output=Decimal("0.00001"))
+    usage = Usage(prompt_tokens=1000, completion_tokens=100)
+    assert request_cost(priced, usage) == Decimal("0.003")  # 1000 x 0.000002 + 100 x 0.00001
