@@ -25,7 +25,9 @@ from typing import Any
 import orjson
 from aiohttp import web
 
-API_KEY = "sk-ant-fake-upstream-key"
+from tests.leaks import secret
+
+API_KEY = secret("sk-ant-fake-upstream-key")
 COUNT_PATH = "/v1/messages/count_tokens"
 COUNT_FIELDS = frozenset({"model", "messages", "system", "tools", "tool_choice", "thinking"})
 ERRORS = {

@@ -39,10 +39,12 @@ from urllib.parse import parse_qs
 import orjson
 from aiohttp import web
 
-API_KEY = "azure-fake-key-0123456789"
+from tests.leaks import secret
+
+API_KEY = secret("azure-fake-key-0123456789")
 TENANT = "fake-tenant"
 CLIENT_ID = "fake-client"
-CLIENT_SECRET = "fake-client-secret"
+CLIENT_SECRET = secret("fake-client-secret")
 
 SAFE = {"filtered": False, "severity": "safe"}
 CHOICE_FILTERS = {"hate": SAFE, "self_harm": SAFE, "sexual": SAFE, "violence": SAFE}
@@ -123,7 +125,7 @@ class FakeAzure:
             )
         if form.get("grant_type") != "client_credentials" or not form.get("scope"):
             return web.json_response({"error": "invalid_request"}, status=400)
-        token = "entra-" + secrets.token_hex(8)
+        token = secret("entra-" + secrets.token_hex(8))
         self.tokens.add(token)
         return web.json_response(
             {

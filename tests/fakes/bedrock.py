@@ -33,10 +33,12 @@ from botocore.auth import SIGV4_TIMESTAMP, SigV4Auth
 from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
 
+from tests.leaks import secret
+
 ACCESS_KEY = "AKIDEXAMPLEBEDROCK01"
-SECRET_KEY = "bedrock-test-secret-key/0123456789abcdef"
-SESSION_TOKEN = "bedrock-test-session-token"
-API_KEY = "ABSKbedrock-test-api-key"
+SECRET_KEY = secret("bedrock-test-secret-key/0123456789abcdef")
+SESSION_TOKEN = secret("bedrock-test-session-token")
+API_KEY = secret("ABSKbedrock-test-api-key")
 REGION = "us-east-1"
 
 # Exception name -> (status, message), as the API reference lists them.

@@ -34,6 +34,8 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
+from tests.leaks import pem_secret, secret
+
 SIGNATURE = "ZmFrZS10aG91Z2h0LXNpZ25hdHVyZQ=="
 JWT_BEARER = "urn:ietf:params:oauth:grant-type:jwt-bearer"
 SCOPE = "https://www.googleapis.com/auth/cloud-platform"
@@ -77,7 +79,7 @@ def generate_service_account(
         "type": "service_account",
         "project_id": project_id,
         "private_key_id": secrets.token_hex(8),
-        "private_key": pem,
+        "private_key": pem_secret(pem),
         "client_email": f"gateway-test@{project_id}.iam.gserviceaccount.com",
         "client_id": "100000000000000000001",
         "token_uri": token_uri,
@@ -230,7 +232,7 @@ class FakeGemini:
             return web.json_response(
                 {"error": "invalid_grant", "error_description": "Invalid JWT claims."}, status=400
             )
-        token = "ya29.fake-" + secrets.token_hex(12)
+        token = secret("ya29.fake-" + secrets.token_hex(12))
         self.issued_tokens.add(token)
         return web.json_response(
             {"access_token": token, "expires_in": 3599, "token_type": "Bearer"}

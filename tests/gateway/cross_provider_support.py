@@ -26,8 +26,9 @@ from tests.fakes import bedrock as fake_bedrock
 from tests.fakes import gemini as fake_gemini
 from tests.fakes import openai as fake_openai
 from tests.fakes.server import BackgroundServer
+from tests.leaks import secret
 
-GEMINI_KEY = "gemini-test-key"
+GEMINI_KEY = secret("gemini-test-key")
 VERTEX_PARAMS = {"vertex_project": "fake-project", "vertex_location": "us-east5"}
 # UsageLog.cost is a DecimalField with 10 decimal places.
 COST_PLACES = Decimal("1e-10")

@@ -15,10 +15,8 @@ from apps.usage.models import UsageLog
 # End-to-end tests own the database and truncate only the gateway's apps afterwards: the
 # truncation of every table (and the content types re-created after it) doubles their run time.
 GATEWAY_APPS = ["apps.core", "apps.teams", "apps.keys", "apps.routing", "apps.usage"]
-E2E = [
-    pytest.mark.django_db(transaction=True, available_apps=GATEWAY_APPS),
-    pytest.mark.usefixtures("leak_guard"),
-]
+# (The leak guard comes with the gateway_server fixture every end-to-end test uses.)
+E2E = [pytest.mark.django_db(transaction=True, available_apps=GATEWAY_APPS)]
 
 # gpt-4o-mini in apps/usage/data/model_prices.json: USD per million input / output tokens.
 GPT_4O_MINI_INPUT = Decimal("0.15") / 1_000_000

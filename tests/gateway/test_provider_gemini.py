@@ -14,8 +14,10 @@ import pytest
 from apps.usage.models import UsageLog
 from tests.fakes import gemini as fake_gemini
 from tests.fakes.server import BackgroundServer
+from tests.leaks import secret
 
-GEMINI_KEY = "gemini-test-key"
+GEMINI_KEY = secret("gemini-test-key")
+STATIC_TOKEN = secret("ya29.static-token")
 WEATHER_TOOL = {
     "type": "function",
     "function": {
@@ -324,7 +326,7 @@ def test_vertex_static_token_and_errors(
     gateway_server: Any, vertex_group: Any, openai_client: Any, fake: Any
 ) -> None:
     fake.static_tokens.add("ya29.static-token")
-    vertex_group("vtx-static", api_key="ya29.static-token", secret_params={})
+    vertex_group("vtx-static", api_key=STATIC_TOKEN, secret_params={})
     reply = chat(openai_client(), "vtx-static", "static")
     assert reply.choices[0].message.content == "static"
     assert fake.requests[-1].headers["authorization"] == "Bearer ya29.static-token"
@@ -332,7 +334,7 @@ def test_vertex_static_token_and_errors(
     vertex_group("vtx-bad", api_key="ya29.unknown", secret_params={})
     with pytest.raises(openai.AuthenticationError):
         chat(openai_client(), "vtx-bad", "hi")
-    vertex_group("vtx-429", "error-429", api_key="ya29.static-token", secret_params={})
+    vertex_group("vtx-429", "error-429", api_key=STATIC_TOKEN, secret_params={})
     with pytest.raises(openai.RateLimitError):
         chat(openai_client(), "vtx-429", "hi")
 

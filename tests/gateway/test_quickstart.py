@@ -16,8 +16,11 @@ import openai
 import pytest
 
 from tests.fakes.server import free_port
+from tests.leaks import check_output, secret
 
 ROOT = Path(__file__).resolve().parents[2]
+# proxy_project/config.example.yaml's general_settings.master_key.
+MASTER_KEY = secret("sk-1234")
 
 
 def _env(data_dir: Path) -> dict[str, str]:
@@ -81,7 +84,9 @@ def _stop(proc: subprocess.Popen[bytes]) -> str:
     except subprocess.TimeoutExpired:
         proc.kill()
         raise
-    return out.decode()
+    output = out.decode()
+    check_output(output)
+    return output
 
 
 def _usage_rows(data_dir: Path) -> list[tuple[int, str, int]]:
@@ -95,7 +100,7 @@ def test_quickstart_streams_from_the_mock_model_and_logs_usage(tmp_path: Path):
     started = time.monotonic()
     proc, url = _start(tmp_path)
     try:
-        client = openai.OpenAI(base_url=url + "/v1", api_key="sk-1234", max_retries=0)
+        client = openai.OpenAI(base_url=url + "/v1", api_key=MASTER_KEY, max_retries=0)
         stream = client.chat.completions.create(
             model="mock-gpt",
             stream=True,
@@ -149,7 +154,7 @@ def test_quickstart_streams_from_the_mock_model_and_logs_usage(tmp_path: Path):
 def test_serve_with_two_workers(tmp_path: Path):
     proc, url = _start(tmp_path, "--workers", "2")
     try:
-        client = openai.OpenAI(base_url=url + "/v1", api_key="sk-1234", max_retries=0)
+        client = openai.OpenAI(base_url=url + "/v1", api_key=MASTER_KEY, max_retries=0)
         for n in range(20):
             reply = client.chat.completions.create(
                 model="mock-fast", messages=[{"role": "user", "content": f"n{n}"}]
@@ -244,7 +249,7 @@ def _workers_of_connections_opened_at_once(url: str, n: int) -> list[str]:
     for conn in connections:
         conn.connect()
     body = json.dumps({"model": "mock-fast", "messages": [{"role": "user", "content": "hi"}]})
-    headers = {"Authorization": "Bearer sk-1234", "Content-Type": "application/json"}
+    headers = {"Authorization": f"Bearer {MASTER_KEY}", "Content-Type": "application/json"}
     prefixes = []
     for conn in connections:
         conn.request("POST", "/v1/chat/completions", body=body, headers=headers)
@@ -259,7 +264,7 @@ def _workers_of_connections_opened_at_once(url: str, n: int) -> list[str]:
 def test_ctrl_c_lets_an_in_flight_stream_finish(tmp_path: Path):
     proc, url = _start(tmp_path)
     words = " ".join(f"w{n}" for n in range(60))  # 60 chunks, 20 ms apart: over a second
-    client = openai.OpenAI(base_url=url + "/v1", api_key="sk-1234", max_retries=0)
+    client = openai.OpenAI(base_url=url + "/v1", api_key=MASTER_KEY, max_retries=0)
     try:
         stream = client.chat.completions.create(
             model="mock-gpt", stream=True, messages=[{"role": "user", "content": words}]
@@ -292,7 +297,7 @@ def test_workers_stop_when_the_supervisor_is_killed(tmp_path: Path):
             assert time.monotonic() < deadline, _listening_sockets(port)
             time.sleep(0.1)
         workers = _worker_pids(proc.pid)
-        client = openai.OpenAI(base_url=url + "/v1", api_key="sk-1234", max_retries=0)
+        client = openai.OpenAI(base_url=url + "/v1", api_key=MASTER_KEY, max_retries=0)
         for n in range(5):
             client.chat.completions.create(
                 model="mock-fast", messages=[{"role": "user", "content": f"n{n}"}]
