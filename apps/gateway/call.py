@@ -45,6 +45,18 @@ def scrub(message: str, target: Target | None) -> str:
     return _KEYLIKE.sub("****", message)
 
 
+_ID = re.compile(rb'"id"\s*:\s*"([^"\\]{1,255})"')
+
+
+def response_id_of(data: bytes | None) -> str:
+    """The first ``"id"`` in the first bytes of an answer or stream (its own id, which every
+    format puts before any content)."""
+    if not data:
+        return ""
+    match = _ID.search(data, 0, 1024)
+    return match[1].decode("utf-8", "replace") if match else ""
+
+
 class Call:
     """One client request on its way through the gateway."""
 
@@ -60,6 +72,7 @@ class Call:
         "principal",
         "request",
         "request_id",
+        "response_id",
         "start_time",
         "t0",
         "ttft_ms",
@@ -86,6 +99,8 @@ class Call:
         self._status = 200
         self._error: GatewayError | None = None
         self.ttft_ms: int | None = None
+        # The answer's own id (``chatcmpl-…``), so the usage row can be found by it.
+        self.response_id = ""
         self.headers_sent = False
         # The response's last byte went to the client (nothing may be sent after it).
         self.body_done = False
@@ -148,5 +163,6 @@ class Call:
                 error_message=err.message if err else "",
                 ttft_ms=self.ttft_ms,
                 metadata=metadata if isinstance(metadata, dict) else {},
+                response_id=self.response_id,
             )
         )

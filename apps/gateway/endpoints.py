@@ -22,6 +22,8 @@ from apps.providers.schemas import CanonicalRequest
 from apps.usage.metrics import InFlight
 
 logger = logging.getLogger(__name__)
+# What a refused or failed call costs the caller (``x-litellm-response-cost`` on every answer).
+ZERO = Decimal(0)
 
 
 _ids = itertools.count()
@@ -104,7 +106,7 @@ async def serve_call(
             call.failed(err)
             if not call.headers_sent:
                 status, payload = dialect.error(err)
-                headers = call.response_headers() + encode_headers(err.headers)
+                headers = call.response_headers(ZERO) + encode_headers(err.headers)
                 await send_response(send, status, payload, headers)
         except ClientDisconnected:
             call.client_closed()
@@ -125,7 +127,7 @@ async def serve_call(
             call.failed(internal)
             if not call.headers_sent:
                 status, payload = dialect.error(internal)
-                await send_response(send, status, payload, call.response_headers())
+                await send_response(send, status, payload, call.response_headers(ZERO))
     finally:
         InFlight.value -= 1
         if watcher is not None:

@@ -14,7 +14,7 @@ from typing import TypeVar
 
 from apps.core.errors import UpstreamError
 from apps.gateway import tokens, upstream
-from apps.gateway.call import Call, scrub
+from apps.gateway.call import Call, response_id_of, scrub
 from apps.providers.base import Provider, SupportsNative
 from apps.providers.registry import get_provider
 from apps.providers.schemas import CanonicalRequest, Result, Target, UpstreamRequest
@@ -110,6 +110,8 @@ async def run(call: Call) -> Result:
 
     result = await attempts(call, attempt)
     call.usage = result.usage
+    own_id = result.data.get("id")
+    call.response_id = own_id if isinstance(own_id, str) else response_id_of(result.raw)
     return result
 
 

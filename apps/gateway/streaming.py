@@ -18,7 +18,7 @@ import asyncio
 
 from apps.core.errors import GatewayError
 from apps.gateway import pipeline, tokens, upstream
-from apps.gateway.call import Call
+from apps.gateway.call import Call, response_id_of
 from apps.gateway.dialects.openai.dialect import OpenAIStreamEncoder
 from apps.gateway.http import SSE_HEADERS, Send
 from apps.providers.base import (
@@ -180,6 +180,7 @@ class StreamRelay:
 
     async def _send(self, data: bytes) -> None:
         if not self.call.headers_sent:
+            self.call.response_id = response_id_of(data)
             await self._start()
         if data:
             await self.send({"type": "http.response.body", "body": data, "more_body": True})
@@ -187,6 +188,7 @@ class StreamRelay:
     async def _send_end(self, data: bytes) -> None:
         """The last message of the response: nothing may be sent after it."""
         if not self.call.headers_sent:
+            self.call.response_id = response_id_of(data)
             await self._start()
         self.call.body_done = True
         await self.send({"type": "http.response.body", "body": data})
