@@ -90,13 +90,19 @@ def _exists(month: date) -> bool:
 
 
 def ensure_for(moments: Iterable[datetime]) -> None:
-    """Make sure the months of ``moments`` have partitions (cheap once known)."""
+    """Make sure every month from the earliest to the latest of ``moments`` has its partition
+    (two comparisons per row; a statement only for a month not seen yet)."""
     if not is_partitioned():
         return
-    months = {month_of(m) for m in moments} - _known
-    for month in sorted(months):
-        _create(month)
-        _known.add(month)
+    times = list(moments)
+    if not times:
+        return
+    month, last = month_of(min(times)), month_of(max(times))
+    while month <= last:
+        if month not in _known:
+            _create(month)
+            _known.add(month)
+        month = next_month(month)
 
 
 def ensure_ahead(now: datetime | None = None) -> None:

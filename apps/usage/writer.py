@@ -1,7 +1,7 @@
 """Batched, loss-averse usage writer.
 
 Requests hand rows to :func:`record` (no I/O, no await). A background task per process writes
-them in batches (``apps.usage.store``: one COPY, spend and rollups per batch). A failed flush
+them in batches (``apps.usage.store``: one insert, spend and rollups per batch). A failed flush
 keeps the rows and retries with backoff; past ``GATEWAY_USAGE_MAX_BUFFER`` rows, or when the
 database is still down at shutdown, rows are spooled to JSON-lines files in
 ``DATA_DIR/usage-spool`` and loaded again by the next successful flush. A batch the database
