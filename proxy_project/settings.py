@@ -124,11 +124,25 @@ REST_FRAMEWORK = {
     "UNAUTHENTICATED_USER": None,
 }
 
+# GATEWAY_LOG_FORMAT=json: one JSON object per line; every record carries the request id of the
+# call being served. GATEWAY_ACCESS_LOG=1: one line per call (logger ``gateway.access``).
+GATEWAY_LOG_FORMAT = env_str("GATEWAY_LOG_FORMAT", "text")
+GATEWAY_ACCESS_LOG = env_bool("GATEWAY_ACCESS_LOG", False)
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "filters": {"request_id": {"()": "apps.core.logs.RequestIdFilter"}},
+    "formatters": {
+        "plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
+        "json": {"()": "apps.core.logs.JsonFormatter"},
+    },
+    "handlers": {
+        "console": {
+            "class": "logging.StreamHandler",
+            "formatter": "json" if GATEWAY_LOG_FORMAT == "json" else "plain",
+            "filters": ["request_id"],
+        }
+    },
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
     "loggers": {"django.db.backends": {"level": "WARNING"}},
 }
@@ -165,6 +179,10 @@ GATEWAY_USAGE_MAX_BUFFER = env_int("GATEWAY_USAGE_MAX_BUFFER", 1_000_000)
 USAGE_RETENTION_DAYS = env_int("USAGE_RETENTION_DAYS", 0)
 # /metrics answers only with the master key as bearer token (it shows spend and budgets).
 GATEWAY_METRICS_REQUIRE_AUTH = env_bool("GATEWAY_METRICS_REQUIRE_AUTH", False)
+# Webhook callbacks (success_callback / failure_callback): the HMAC key events are signed with
+# (an entry's own "secret" wins), and how many events may wait before the oldest are dropped.
+GATEWAY_CALLBACK_SECRET = env_str("GATEWAY_CALLBACK_SECRET", "")
+GATEWAY_CALLBACK_QUEUE = env_int("GATEWAY_CALLBACK_QUEUE", 10_000)
 # Monthly usage partitions created ahead of time, besides the current month's.
 USAGE_PARTITIONS_AHEAD = env_int("USAGE_PARTITIONS_AHEAD", 2)
 # Longest time the request loop may wait for the GIL held by a writer or loader thread.

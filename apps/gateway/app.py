@@ -6,19 +6,29 @@ from __future__ import annotations
 import gc
 import logging
 import sys
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 
 import orjson
 
 from apps.core.changes import ChangeWatcher
 from apps.core.conf import conf
 from apps.core.errors import MethodNotAllowed, NotFound
+from apps.gateway import upstream
 from apps.gateway.http import Receive, Request, Scope, Send, send_response
 from apps.gateway.routes import gateway_routes
 from apps.gateway.upstream import close_pool, configuration_error
+from apps.providers.schemas import UpstreamRequest
+from apps.usage import callbacks
 from apps.usage.writer import writer
 
 logger = logging.getLogger(__name__)
+
+
+async def post_callback(url: str, headers: Mapping[str, str], body: bytes) -> int:
+    """Webhook callbacks go out through the gateway's own HTTP client (pooling, proxies)."""
+    request = UpstreamRequest(method="POST", url=url, headers=headers, body=body)
+    response = await upstream.send(request, timeout_s=10.0, provider="callback")
+    return response.status
 
 
 class GatewayApp:
@@ -80,6 +90,7 @@ class GatewayApp:
         if problem:
             logger.error("every upstream call will fail: %s", problem)
         self.watcher.start()
+        callbacks.set_transport(post_callback)
         sys.setswitchinterval(conf.GATEWAY_SWITCH_INTERVAL_S)
         gc.freeze()
 

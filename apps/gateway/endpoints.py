@@ -12,6 +12,7 @@ from collections.abc import Callable
 from decimal import Decimal
 
 from apps.core.errors import GatewayError
+from apps.core.logs import REQUEST_ID
 from apps.gateway import pipeline, streaming
 from apps.gateway.call import Call
 from apps.gateway.dialects.base import Dialect
@@ -84,6 +85,7 @@ async def serve_call(
     cost: Decimal | None = None
     watcher: asyncio.Task[None] | None = None
     InFlight.value += 1
+    REQUEST_ID.set(call.request_id)
     try:
         try:
             body = await req.read_body()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -10,11 +11,15 @@ from typing import Any
 
 import orjson
 
+from apps.core.conf import conf
 from apps.keys.auth import Principal
 from apps.providers.schemas import Usage
 from apps.routing.selectors import Candidate
+from apps.usage import callbacks
 from apps.usage.pricing import cost_of, lookup
 from apps.usage.writer import writer
+
+access_logger = logging.getLogger("gateway.access")
 
 _MAX_METADATA_BYTES = 16 * 1024
 _MAX_ERROR_CHARS = 2000
@@ -120,37 +125,67 @@ def usage_record(event: UsageEvent) -> Decimal:
     prompt = clamp(usage.prompt_tokens, MAX_TOKENS)
     completion = clamp(usage.completion_tokens, MAX_TOKENS)
     latency = clamp(event.latency_ms, MAX_MS)
-    writer.record(
-        {
-            "request_id": _text(event.request_id, 64),
-            "response_id": _text(event.response_id, 255),
-            "call_type": _text(event.call_type, 30),
-            "key_id": principal.key_id if principal else None,
-            "key_alias": _text(principal.key_alias, 200) if principal else "",
-            "team_id": principal.team_id if principal else None,
-            "organization_id": principal.organization_id if principal else None,
-            "user_id": _text(principal.user_id, 200) if principal else "",
-            "end_user": _text(event.end_user, 200),
-            "model_group": _text(event.model_group, 255),
-            "deployment_id": _text(target.deployment_id, 100) if target else "",
-            "provider": _text(target.provider, 50) if target else "",
-            "upstream_model": _text(target.model, 255) if target else "",
-            "prompt_tokens": prompt,
-            "completion_tokens": completion,
-            "cached_tokens": clamp(usage.cached_tokens, MAX_TOKENS),
-            "cache_creation_tokens": clamp(usage.cache_creation_tokens, MAX_TOKENS),
-            "reasoning_tokens": clamp(usage.reasoning_tokens, MAX_TOKENS),
-            "total_tokens": prompt + completion,
-            "cost": cost,
-            "status_code": min(max(event.status_code, 0), 999),
-            "error_type": _text(event.error_type, 100),
-            "error_message": _text(event.error_message, _MAX_ERROR_CHARS),
-            "latency_ms": latency,
-            "ttft_ms": clamp(event.ttft_ms, MAX_MS) if event.ttft_ms is not None else None,
-            "stream": event.stream,
-            "metadata": _metadata(event.metadata),
-            "start_time": event.start_time,
-            "end_time": event.start_time + timedelta(milliseconds=latency),
-        }
-    )
+    row = {
+        "request_id": _text(event.request_id, 64),
+        "response_id": _text(event.response_id, 255),
+        "call_type": _text(event.call_type, 30),
+        "key_id": principal.key_id if principal else None,
+        "key_alias": _text(principal.key_alias, 200) if principal else "",
+        "team_id": principal.team_id if principal else None,
+        "organization_id": principal.organization_id if principal else None,
+        "user_id": _text(principal.user_id, 200) if principal else "",
+        "end_user": _text(event.end_user, 200),
+        "model_group": _text(event.model_group, 255),
+        "deployment_id": _text(target.deployment_id, 100) if target else "",
+        "provider": _text(target.provider, 50) if target else "",
+        "upstream_model": _text(target.model, 255) if target else "",
+        "prompt_tokens": prompt,
+        "completion_tokens": completion,
+        "cached_tokens": clamp(usage.cached_tokens, MAX_TOKENS),
+        "cache_creation_tokens": clamp(usage.cache_creation_tokens, MAX_TOKENS),
+        "reasoning_tokens": clamp(usage.reasoning_tokens, MAX_TOKENS),
+        "total_tokens": prompt + completion,
+        "cost": cost,
+        "status_code": min(max(event.status_code, 0), 999),
+        "error_type": _text(event.error_type, 100),
+        "error_message": _text(event.error_message, _MAX_ERROR_CHARS),
+        "latency_ms": latency,
+        "ttft_ms": clamp(event.ttft_ms, MAX_MS) if event.ttft_ms is not None else None,
+        "stream": event.stream,
+        "metadata": _metadata(event.metadata),
+        "start_time": event.start_time,
+        "end_time": event.start_time + timedelta(milliseconds=latency),
+    }
+    writer.record(row)
+    callbacks.dispatcher.offer(row)
+    if conf.GATEWAY_ACCESS_LOG:
+        _access(row)
     return cost
+
+
+def _access(row: dict[str, Any]) -> None:
+    """One line per call: who, what, how it ended, how long, what it cost (never a secret)."""
+    access_logger.info(
+        "%s %s %s %d %dms",
+        row["call_type"],
+        row["model_group"] or "-",
+        row["key_alias"] or (row["key_id"] or "-"),
+        row["status_code"],
+        row["latency_ms"],
+        extra={
+            "request_id": row["request_id"],
+            "call_type": row["call_type"],
+            "model_group": row["model_group"],
+            "deployment_id": row["deployment_id"],
+            "key_id": row["key_id"],
+            "key_alias": row["key_alias"],
+            "team_id": row["team_id"],
+            "status_code": row["status_code"],
+            "latency_ms": row["latency_ms"],
+            "ttft_ms": row["ttft_ms"],
+            "prompt_tokens": row["prompt_tokens"],
+            "completion_tokens": row["completion_tokens"],
+            "cost": str(row["cost"]),
+            "error_type": row["error_type"],
+        },
+    )

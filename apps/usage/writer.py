@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import atexit
 import contextlib
+import contextvars
 import json
 import logging
 import os
@@ -221,7 +222,9 @@ class UsageWriter:
     def _start(self, loop: asyncio.AbstractEventLoop) -> None:
         self._loop = loop
         self._wake = asyncio.Event()
-        self._task = loop.create_task(self._run())
+        # A context of its own: the request that happens to start the task must not lend it
+        # its request id (or anything else in its context) for good.
+        self._task = loop.create_task(self._run(), context=contextvars.Context())
 
     async def _run(self) -> None:
         assert self._wake is not None
