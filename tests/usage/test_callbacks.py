@@ -6,8 +6,8 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import hmac
-from decimal import Decimal
 from collections.abc import Iterator
+from decimal import Decimal
 from typing import Any
 
 import orjson
