@@ -59,7 +59,9 @@ _COUNTERS = ("prompt_tokens", "completion_tokens", "cached_tokens", "total_token
 def _spend_sql(target: SpendTarget, stage: str) -> str:
     quote = connection.ops.quote_name
     table = quote(target.model._meta.db_table)
-    lookup = quote(target.model._meta.get_field(target.lookup).column)
+    lookup_field = target.model._meta.get_field(target.lookup)
+    assert isinstance(lookup_field, models.Field)
+    lookup = quote(str(lookup_field.column))
     field = quote(target.field)
     amounts = (
         f"SELECT {field} AS ref, sum(cost) AS amount FROM {stage} "  # noqa: S608

@@ -74,7 +74,8 @@ def _endpoint(entry: Any) -> Endpoint | None:
         return None
     if isinstance(entry, Mapping) and isinstance(entry.get("url"), str):
         own = entry.get("secret")
-        headers = entry.get("headers") if isinstance(entry.get("headers"), Mapping) else {}
+        given = entry.get("headers")
+        headers: Mapping[str, Any] = given if isinstance(given, Mapping) else {}
         return Endpoint(
             url=str(resolve_value(entry["url"]) or ""),
             secret=str(resolve_value(own) or "") or secret,

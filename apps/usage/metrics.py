@@ -129,7 +129,7 @@ class BudgetCollector(Collector):
         for pk, alias, budget, spent in Team.objects.filter(max_budget__isnull=False).values_list(
             "pk", "team_alias", "max_budget", "spend"
         ):
-            teams.add_metric([str(pk), alias], float(budget - spent))
+            teams.add_metric([str(pk), alias], float((budget or 0) - spent))
         yield teams
         keys = GaugeMetricFamily(
             "litellm_remaining_api_key_budget_metric",
@@ -139,7 +139,7 @@ class BudgetCollector(Collector):
         for pk, alias, budget, spent in VirtualKey.objects.filter(
             max_budget__isnull=False
         ).values_list("pk", "key_alias", "max_budget", "spend"):
-            keys.add_metric([str(pk), alias], float(budget - spent))
+            keys.add_metric([str(pk), alias], float((budget or 0) - spent))
         yield keys
 
 

@@ -76,9 +76,10 @@ def clamp_cost(value: Decimal) -> Decimal:
     return min(value, MAX_COST)
 
 
-def _metadata(value: Any) -> dict[str, Any]:
-    if not isinstance(value, dict):
+def _metadata(given: Any) -> dict[str, Any]:
+    if not isinstance(given, dict):
         return {}
+    value: dict[str, Any] = given
     try:
         raw = orjson.dumps(value)
     except TypeError:  # an integer past 64 bits, say: kept, as JSON numbers or text
@@ -87,7 +88,8 @@ def _metadata(value: Any) -> dict[str, Any]:
     if len(raw) > _MAX_METADATA_BYTES:
         return {"_truncated": True}
     if b"\\u0000" in raw:  # jsonb rejects NUL in keys and strings alike
-        return dict(_without_nul(value))
+        cleaned: dict[str, Any] = _without_nul(value)
+        return cleaned
     return value
 
 

@@ -27,11 +27,7 @@ from apps.usage.models import UsageLog
 Row = dict[str, Any]
 
 _FIELDS = [f.attname for f in UsageLog._meta.concrete_fields if not f.primary_key]
-_COLUMNS = [
-    f.column
-    for f in UsageLog._meta.concrete_fields
-    if not f.primary_key  # type: ignore[union-attr]
-]
+_COLUMNS = [str(f.column) for f in UsageLog._meta.concrete_fields if not f.primary_key]
 _DEFAULTS = {f.attname: f.get_default() for f in UsageLog._meta.concrete_fields}
 _DEFAULTS_NO_PK = {name: _DEFAULTS[name] for name in _FIELDS}
 # A new staging table whenever the columns change (a pooled session may outlive a migration).

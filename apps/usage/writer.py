@@ -129,7 +129,7 @@ def _encode(row: Row) -> bytes:
 
 
 def _decode(line: bytes) -> Row:
-    row = orjson.loads(line)
+    row: Row = orjson.loads(line)
     for name in ("start_time", "end_time"):
         row[name] = parse_datetime(row[name])
     row["cost"] = Decimal(row.get("cost") or 0)
