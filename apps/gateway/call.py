@@ -75,6 +75,7 @@ class Call:
         "response_id",
         "start_time",
         "t0",
+        "tags",
         "ttft_ms",
         "usage",
     )
@@ -101,6 +102,8 @@ class Call:
         self.ttft_ms: int | None = None
         # The answer's own id (``chatcmpl-…``), so the usage row can be found by it.
         self.response_id = ""
+        # Tags from the ``x-litellm-tags`` header, added to the body's ``metadata.tags``.
+        self.tags: list[str] = []
         self.headers_sent = False
         # The response's last byte went to the client (nothing may be sent after it).
         self.body_done = False
@@ -140,6 +143,15 @@ class Call:
             headers.append((b"x-litellm-response-cost", format(cost.normalize(), "f").encode()))
         return headers
 
+    def _metadata(self, given: object) -> dict[str, object]:
+        """The body's ``metadata`` (LiteLLM's way to tag a call), with the header's tags."""
+        metadata: dict[str, object] = given if isinstance(given, dict) else {}
+        if self.tags:
+            known = metadata.get("tags")
+            tags = [t for t in known if isinstance(t, str)] if isinstance(known, list) else []
+            metadata = {**metadata, "tags": tags + [t for t in self.tags if t not in tags]}
+        return metadata
+
     def finish(self, cost: Decimal | None = None) -> Decimal:
         """Queue this call's usage row; returns its cost (computed unless given)."""
         body = self.request.body if self.request is not None else {}
@@ -162,7 +174,7 @@ class Call:
                 error_type=(err.code or err.type or "") if err else "",
                 error_message=err.message if err else "",
                 ttft_ms=self.ttft_ms,
-                metadata=metadata if isinstance(metadata, dict) else {},
+                metadata=self._metadata(metadata),
                 response_id=self.response_id,
             )
         )

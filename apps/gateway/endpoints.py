@@ -46,6 +46,12 @@ def new_request_id() -> str:
     return f"req-{_id_prefix}{next(_ids):016x}"
 
 
+def tags_of(value: bytes) -> list[str]:
+    """``x-litellm-tags: a, b`` -> ["a", "b"] (at most 32 tags of 128 characters)."""
+    text = value.decode("latin-1")
+    return [tag.strip()[:128] for tag in text.split(",") if tag.strip()][:32]
+
+
 def token_of(req: Request) -> str | None:
     """The caller's key: ``Authorization: Bearer``, or the ``api-key`` (Azure) / ``x-api-key``
     (Anthropic) headers their SDKs send."""
@@ -90,6 +96,9 @@ async def serve_call(
         try:
             body = await req.read_body()
             call.principal = await authenticate(token_of(req))
+            tags = req.headers.get(b"x-litellm-tags")
+            if tags:
+                call.tags = tags_of(tags)
             call.request = parse(body)
             task = asyncio.current_task()
             assert task is not None
