@@ -66,7 +66,9 @@ def _insert_postgresql(rows: list[Row]) -> int:
     with psycopg.Cursor(raw) as cursor:
         cursor.execute(
             f"CREATE TEMP TABLE IF NOT EXISTS {_STAGE} ON COMMIT DELETE ROWS AS "  # noqa: S608
-            f"SELECT {columns} FROM {table} WITH NO DATA"
+            f"SELECT {columns} FROM {table} WITH NO DATA; "
+            # Empty already at the top level; not when called inside an outer transaction.
+            f"DELETE FROM {_STAGE}"
         )
         _stage(cursor, rows, columns)
         cursor.execute(
