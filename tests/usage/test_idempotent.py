@@ -17,7 +17,7 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 
 def test_a_replayed_batch_adds_nothing():
-    org = Organization.objects.create(name="o")
+    org = Organization.objects.create()
     team = Team.objects.create(team_alias="t", organization=org)
     key, _ = key_issue(team=team)
     rows = [
@@ -46,7 +46,7 @@ def test_the_same_row_twice_in_one_batch_is_written_once():
 
 def test_organization_spend_is_written():
     """Regression: organization spend was never written."""
-    org = Organization.objects.create(name="o")
+    org = Organization.objects.create()
     write_rows([full_row(1, organization_id=org.pk, cost=Decimal("0.125"))])
     org.refresh_from_db()
     assert org.spend == Decimal("0.125")

@@ -102,7 +102,7 @@ def _rolled(kind: str) -> dict[tuple[str, str], tuple[int, int, int, Decimal]]:
 
 
 def _setup():
-    org = Organization.objects.create(name="o")
+    org = Organization.objects.create()
     teams = [Team.objects.create(team_alias=f"t{i}", organization=org).pk for i in range(2)]
     keys = [key_issue()[0].pk for _ in range(3)]
     return keys, teams, [org.pk]
