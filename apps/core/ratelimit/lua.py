@@ -1,0 +1,174 @@
+"""The Redis side of the limiter: two Lua scripts, run with EVALSHA (EVAL once after a Redis
+restart forgot them). Time comes from the Redis server (``TIME``), so every instance counts on
+the same clock.
+
+ACQUIRE  KEYS: one per counter.
+         ARGV: lease_id, buckets, then per counter: kind, limit (-1: none), take, window_ms,
+         ttl_ms, seed.
+         Returns {allowed (1|0), index of the refusing counter (0-based, -1), retry_after_ms,
+         used per counter...}.
+SETTLE   KEYS: one per counter.
+         ARGV: lease_id, buckets, then per counter: kind, amount, window_ms, ttl_ms, seed.
+         Returns the new value per counter (0 for parallel ones, whose slot is released).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+from typing import Any
+
+_COMMON = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local lease = ARGV[1]
+local buckets = tonumber(ARGV[2])
+
+-- A window's buckets: {index -> amount}, stale ones removed; returns sum, oldest-first list.
+local function window(key, window_ms)
+  local width = math.max(1, math.floor(window_ms / buckets))
+  local current = math.floor(now / width)
+  local oldest = current - buckets
+  local raw = redis.call('HGETALL', key)
+  local sum = 0
+  local live = {}
+  local stale = {}
+  for i = 1, #raw, 2 do
+    local idx = tonumber(raw[i])
+    local amount = tonumber(raw[i + 1])
+    if idx < oldest then
+      stale[#stale + 1] = raw[i]
+    else
+      sum = sum + amount
+      live[#live + 1] = {idx, amount}
+    end
+  end
+  if #stale > 0 then redis.call('HDEL', key, unpack(stale)) end
+  table.sort(live, function(a, b) return a[1] < b[1] end)
+  return sum, live, width, current
+end
+"""
+
+_ACQUIRE_SRC = (
+    _COMMON
+    + """
+local n = #KEYS
+local used = {}
+local state = {}
+for i = 1, n do
+  local base = 2 + (i - 1) * 6
+  local kind = tonumber(ARGV[base + 1])
+  local limit = tonumber(ARGV[base + 2])
+  local take = tonumber(ARGV[base + 3])
+  local window_ms = tonumber(ARGV[base + 4])
+  local ttl_ms = tonumber(ARGV[base + 5])
+  local seed = tonumber(ARGV[base + 6])
+  local key = KEYS[i]
+  if kind == 1 then
+    local sum, live, width, current = window(key, window_ms)
+    state[i] = {kind, take, width, current, window_ms}
+    used[i] = sum
+    if limit >= 0 and (sum + take > limit or sum >= limit) then
+      -- When enough of the oldest buckets leave the window for this take to fit.
+      local retry = window_ms
+      local left = sum
+      for _, b in ipairs(live) do
+        left = left - b[2]
+        if left + take <= limit and left < limit then
+          retry = (b[1] + buckets + 1) * width - now
+          break
+        end
+      end
+      return {0, i - 1, math.max(retry, 1), unpack(used)}
+    end
+  elseif kind == 2 then
+    redis.call('ZREMRANGEBYSCORE', key, '-inf', now)
+    local count = redis.call('ZCARD', key)
+    state[i] = {kind, ttl_ms}
+    used[i] = count
+    if limit >= 0 and count + 1 > limit then
+      local first = redis.call('ZRANGE', key, 0, 0, 'WITHSCORES')
+      local retry = 1000
+      if first[2] then retry = math.min(1000, tonumber(first[2]) - now) end
+      return {0, i - 1, math.max(retry, 1), unpack(used)}
+    end
+  else
+    local value = redis.call('GET', key)
+    if value then value = tonumber(value) else value = seed end
+    used[i] = value
+    state[i] = {kind}
+    if limit >= 0 and value >= limit then
+      return {0, i - 1, 0, unpack(used)}
+    end
+  end
+end
+for i = 1, n do
+  local s = state[i]
+  local key = KEYS[i]
+  if s[1] == 1 then
+    if s[2] > 0 then
+      redis.call('HINCRBY', key, s[4], s[2])
+      redis.call('PEXPIRE', key, s[5] + 2 * s[3])
+      used[i] = used[i] + s[2]
+    end
+  elseif s[1] == 2 then
+    redis.call('ZADD', key, now + s[2], lease)
+    redis.call('PEXPIRE', key, s[2])
+    used[i] = used[i] + 1
+  end
+end
+return {1, -1, 0, unpack(used)}
+"""
+)
+
+_SETTLE_SRC = (
+    _COMMON
+    + """
+local out = {}
+for i = 1, #KEYS do
+  local base = 2 + (i - 1) * 5
+  local kind = tonumber(ARGV[base + 1])
+  local amount = tonumber(ARGV[base + 2])
+  local window_ms = tonumber(ARGV[base + 3])
+  local ttl_ms = tonumber(ARGV[base + 4])
+  local seed = ARGV[base + 5]
+  local key = KEYS[i]
+  if kind == 1 then
+    local sum, live, width, current = window(key, window_ms)
+    if amount > 0 then
+      redis.call('HINCRBY', key, current, amount)
+      redis.call('PEXPIRE', key, window_ms + 2 * width)
+    end
+    out[i] = sum + amount
+  elseif kind == 2 then
+    redis.call('ZREM', key, lease)
+    out[i] = 0
+  else
+    redis.call('SET', key, seed, 'NX')
+    out[i] = redis.call('INCRBY', key, amount)
+    if ttl_ms > 0 then redis.call('PEXPIRE', key, ttl_ms) end
+  end
+end
+return out
+"""
+)
+
+
+class Script:
+    """A Lua script run by digest, loaded again when the server does not know it."""
+
+    def __init__(self, source: str) -> None:
+        self.source = source
+        self.sha = hashlib.sha1(source.encode(), usedforsecurity=False).hexdigest()
+
+    async def run(self, client: Any, keys: Sequence[str], args: Sequence[object]) -> Any:
+        from redis.exceptions import NoScriptError
+
+        try:
+            return await client.evalsha(self.sha, len(keys), *keys, *args)
+        except NoScriptError:
+            return await client.eval(self.source, len(keys), *keys, *args)
+
+
+ACQUIRE = Script(_ACQUIRE_SRC)
+SETTLE = Script(_SETTLE_SRC)
