@@ -20,7 +20,7 @@ from apps.core.conf import conf
 if TYPE_CHECKING:
     import redis.asyncio as aioredis
 
-_clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, aioredis.Redis] = (
+_clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, tuple[str, aioredis.Redis]] = (
     weakref.WeakKeyDictionary()
 )
 
@@ -38,17 +38,21 @@ def client() -> aioredis.Redis | None:
         return None
     loop = asyncio.get_running_loop()
     found = _clients.get(loop)
-    if found is None:
+    # A changed REDIS_URL (settings overridden in tests) gets a client of its own.
+    if found is None or found[0] != url:
         import redis.asyncio as aioredis
 
-        found = aioredis.Redis.from_url(
+        found = (
             url,
-            socket_timeout=conf.GATEWAY_REDIS_TIMEOUT_S,
-            socket_connect_timeout=conf.GATEWAY_REDIS_TIMEOUT_S,
-            health_check_interval=30,
+            aioredis.Redis.from_url(
+                url,
+                socket_timeout=conf.GATEWAY_REDIS_TIMEOUT_S,
+                socket_connect_timeout=conf.GATEWAY_REDIS_TIMEOUT_S,
+                health_check_interval=30,
+            ),
         )
         _clients[loop] = found
-    return found
+    return found[1]
 
 
 async def close() -> None:
@@ -56,4 +60,4 @@ async def close() -> None:
     loop = asyncio.get_running_loop()
     found = _clients.pop(loop, None)
     if found is not None:
-        await found.aclose()
+        await found[1].aclose()
