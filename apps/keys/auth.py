@@ -8,6 +8,7 @@ become a flood of queries.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
@@ -22,6 +23,7 @@ from apps.core.models import ProxyConfig
 from apps.core.secrets import resolve
 from apps.keys import hashing
 from apps.keys.models import VirtualKey
+from apps.keys.scopes import Scope, scope_of
 
 _NEGATIVE_TTL_S = 10.0
 
@@ -44,6 +46,10 @@ class Principal:
     max_parallel_requests: int | None = None
     expires_at: datetime | None = None
     metadata: dict[str, Any] = field(default_factory=dict)
+    # Every level that limits this caller's calls (key, team, organization, user...).
+    scopes: tuple[Scope, ...] = ()
+    # "key" or "team" when either is blocked: the caller is known, and refused.
+    blocked: str = ""
 
     def may_use(self, model_group: str) -> bool:
         return self.allowed_models is None or model_group in self.allowed_models
@@ -88,6 +94,17 @@ def _intersect(*lists: list[str] | None) -> frozenset[str] | None:
     return result
 
 
+def _scopes_of(key: VirtualKey) -> tuple[Scope, ...]:
+    team = key.team
+    org = team.organization if team else None
+    found = [
+        scope_of("key", str(key.pk), key),
+        scope_of("team", str(team.pk), team) if team else None,
+        scope_of("organization", str(org.pk), org) if org else None,
+    ]
+    return tuple(s for s in found if s is not None)
+
+
 def _principal_for(key: VirtualKey) -> Principal:
     team = key.team
     org = team.organization if team else None
@@ -109,6 +126,7 @@ def _principal_for(key: VirtualKey) -> Principal:
         max_parallel_requests=key.max_parallel_requests,
         expires_at=key.expires_at,
         metadata=dict(key.metadata or {}),
+        scopes=_scopes_of(key),
     )
 
 
@@ -118,9 +136,14 @@ def _load_key(digest: str) -> Principal | None:
         .filter(digest=digest)
         .first()
     )
-    if key is None or key.blocked or (key.team is not None and key.team.blocked):
+    if key is None:
         return None
-    return _principal_for(key)
+    principal = _principal_for(key)
+    if key.blocked:
+        return dataclasses.replace(principal, blocked="key")
+    if key.team is not None and key.team.blocked:
+        return dataclasses.replace(principal, blocked="team")
+    return principal
 
 
 def _load_master_digests() -> frozenset[str]:
@@ -169,6 +192,21 @@ async def authenticate(token: str | None) -> Principal:
         principal = await _principals.get_or_load(key_digest, load)
     if principal is None:
         raise AuthenticationError("Invalid API key.")
+    if principal.blocked:
+        _refuse_blocked(principal)
     if principal.expires_at is not None and principal.expires_at <= clock.now():
         raise AuthenticationError("This API key has expired.", code="expired_api_key")
     return principal
+
+
+def _refuse_blocked(principal: Principal) -> None:
+    if principal.blocked == "key":
+        raise AuthenticationError(
+            "This API key is blocked. A proxy admin can unblock it with /key/unblock.",
+            code="key_blocked",
+        )
+    # 401 like LiteLLM, whose clients treat a blocked team as an authentication failure.
+    raise AuthenticationError(
+        "This key's team is blocked. A proxy admin can unblock it with /team/unblock.",
+        code="team_blocked",
+    )

@@ -169,9 +169,11 @@ async def test_blocked_key_and_blocked_team_are_refused():
     _, in_blocked_team = await issue(team=team)
     key, blocked = await issue()
     await db_task(key_block)(key=key)
-    for raw in (in_blocked_team, blocked):
-        with pytest.raises(AuthenticationError):
+    for raw, code in ((in_blocked_team, "team_blocked"), (blocked, "key_blocked")):
+        with pytest.raises(AuthenticationError) as info:
             await authenticate(raw)
+        assert info.value.code == code
+        assert "blocked" in info.value.message
 
 
 async def test_warm_cache_needs_no_database(loads):
