@@ -17,6 +17,7 @@ from django.utils import timezone
 from apps.core.errors import GatewayError
 from apps.gateway.dialects.base import Dialect
 from apps.keys.auth import Principal
+from apps.keys.limits import Admission
 from apps.providers.schemas import CanonicalRequest, Target, Usage
 from apps.routing.selectors import Candidate
 from apps.usage.services import UsageEvent, usage_record
@@ -63,6 +64,7 @@ class Call:
     __slots__ = (
         "_error",
         "_status",
+        "admission",
         "body_done",
         "call_type",
         "candidate",
@@ -107,6 +109,8 @@ class Call:
         self.headers_sent = False
         # The response's last byte went to the client (nothing may be sent after it).
         self.body_done = False
+        # The caller's limits this call passed (None: nothing limits it).
+        self.admission: Admission | None = None
 
     @property
     def status(self) -> int:
@@ -141,6 +145,8 @@ class Call:
             headers.append((b"x-gateway-provider", target.provider.encode()))
         if cost is not None:
             headers.append((b"x-litellm-response-cost", format(cost.normalize(), "f").encode()))
+        if self.admission is not None:
+            headers += self.admission.headers()
         return headers
 
     def _metadata(self, given: object) -> dict[str, object]:

@@ -13,7 +13,7 @@ from decimal import Decimal
 
 from apps.core.errors import GatewayError
 from apps.core.logs import REQUEST_ID
-from apps.gateway import pipeline, streaming
+from apps.gateway import admission, pipeline, streaming
 from apps.gateway.call import Call
 from apps.gateway.dialects.base import Dialect
 from apps.gateway.dialects.openai.dialect import OPENAI
@@ -100,6 +100,7 @@ async def serve_call(
             if tags:
                 call.tags = tags_of(tags)
             call.request = parse(body)
+            await admission.admit(call)
             task = asyncio.current_task()
             assert task is not None
             watcher = asyncio.get_running_loop().create_task(
@@ -144,7 +145,7 @@ async def serve_call(
         if watcher is not None:
             watcher.cancel()
         # Every call leaves one row, refused ones included (no key: key_id is empty).
-        call.finish(cost)
+        admission.settle_soon(call, call.finish(cost))
 
 
 async def authenticated(req: Request, dialect: Dialect = OPENAI) -> Principal | None:
