@@ -116,3 +116,40 @@ def test_unknown_keys_are_cached_too(gateway_server, gateway_http, openai_upstre
     for _ in range(10):
         gateway_http.post("/v1/chat/completions", json=body, headers=headers)
     assert queries.take() == []
+
+
+def test_no_query_for_limits_and_budgets_once_warm(
+    gateway_server, openai_upstream, openai_client, make_key, queries
+):
+    """A key with every limit set, in a team and organization with budgets: the checks and the
+    settling of each call run on counters, never on the database."""
+    from decimal import Decimal
+
+    from apps.teams.models import Organization, Team
+
+    openai_upstream("gpt", "gpt-4o-mini")
+    org = Organization.objects.create(name="o", max_budget=Decimal(100))
+    team = Team.objects.create(
+        team_alias="t",
+        organization=org,
+        max_budget=Decimal(100),
+        rpm_limit=10_000,
+        tpm_limit=10**9,
+    )
+    key = make_key(
+        team=team,
+        max_budget=Decimal(100),
+        rpm_limit=10_000,
+        tpm_limit=10**9,
+        max_parallel_requests=50,
+    )
+    client = openai_client(key)
+    settle_change_poll()
+    queries.take()
+    client.chat.completions.create(model="gpt", messages=HELLO)
+    assert any("keys_virtualkey" in sql for sql in queries.take())
+    for _ in range(5):
+        raw = client.chat.completions.with_raw_response.create(model="gpt", messages=HELLO)
+        assert raw.headers["x-ratelimit-limit-requests"] == "10000"
+        list(client.chat.completions.create(model="gpt", messages=HELLO, stream=True))
+    assert queries.take() == []
