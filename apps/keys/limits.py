@@ -15,7 +15,7 @@ import math
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from decimal import Decimal
 
 from django.utils import timezone
@@ -76,7 +76,7 @@ def rate_headers(scopes: Sequence[Scope], outcome: Outcome) -> Headers:
 def _when(reset_at: datetime | None) -> str:
     if reset_at is None:
         return "it does not reset"
-    return "it resets at " + reset_at.astimezone(timezone.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return "it resets at " + reset_at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _refusal(
