@@ -3,6 +3,8 @@ Django request, no middleware, no thread hop); every other path goes to Django."
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import gc
 import logging
 import sys
@@ -17,6 +19,7 @@ from apps.gateway import upstream
 from apps.gateway.http import Receive, Request, Scope, Send, send_response
 from apps.gateway.routes import gateway_routes
 from apps.gateway.upstream import close_pool, configuration_error
+from apps.keys import budgets
 from apps.providers.schemas import UpstreamRequest
 from apps.usage import callbacks
 from apps.usage.writer import writer
@@ -36,6 +39,7 @@ class GatewayApp:
         self.django_app = django_app
         self.watcher = ChangeWatcher()
         self._started = False
+        self._budget_resets: asyncio.Task[None] | None = None
         self.routes = gateway_routes()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -91,6 +95,7 @@ class GatewayApp:
             logger.error("every upstream call will fail: %s", problem)
         self.watcher.start()
         callbacks.set_transport(post_callback)
+        self._budget_resets = asyncio.get_running_loop().create_task(budgets.reset_loop())
         sys.setswitchinterval(conf.GATEWAY_SWITCH_INTERVAL_S)
         gc.freeze()
 
@@ -102,3 +107,7 @@ class GatewayApp:
             logger.exception("usage rows could not be written at shutdown")
         await close_pool()
         await self.watcher.stop()
+        if self._budget_resets is not None:
+            self._budget_resets.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self._budget_resets

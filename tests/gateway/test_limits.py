@@ -189,3 +189,28 @@ def test_no_headers_without_limits(gateway_server, openai_upstream, openai_clien
         model="gpt", messages=HELLO
     )
     assert "x-ratelimit-limit-requests" not in raw.headers
+
+
+def test_spent_budget_is_usable_again_once_its_period_resets(
+    gateway_server, openai_upstream, openai_client, make_key
+):
+    """The reset runs inside the serving process (every GATEWAY_BUDGET_RESET_S)."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from apps.keys.models import VirtualKey
+
+    openai_upstream("gpt")
+    client = openai_client(make_key(max_budget=Decimal("0.000001")))
+    later = timezone.now() + timedelta(hours=2)
+    VirtualKey.objects.update(spend=Decimal("0.00001"), budget_duration="1h", budget_reset_at=later)
+    from apps.keys import auth
+
+    auth.clear_cache()
+    with pytest.raises(openai.RateLimitError, match="resets at"):
+        client.chat.completions.create(model="gpt", messages=HELLO)
+    VirtualKey.objects.update(budget_reset_at=timezone.now() - timedelta(seconds=1))
+    assert wait_until(lambda: _succeeds(client), timeout=10, what="budget reset")
+    key = VirtualKey.objects.get()
+    assert key.budget_reset_at > timezone.now() + timedelta(minutes=55)
