@@ -9,6 +9,8 @@ become a flood of queries.
 from __future__ import annotations
 
 import dataclasses
+import fnmatch
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
@@ -29,8 +31,36 @@ _NEGATIVE_TTL_S = 10.0
 
 
 @dataclass(frozen=True, slots=True)
+class ModelRule:
+    """The models one level (key, team, organization) allows: model-group names, access
+    groups (a tag set on model groups) and wildcards such as ``openai/*``."""
+
+    names: frozenset[str]
+    patterns: tuple[str, ...] = ()
+
+    @classmethod
+    def of(cls, values: list[str] | None) -> ModelRule | None:
+        """None when the level does not restrict: ``[]`` (what the levels above allow),
+        ``["*"]`` or ``["all-proxy-models"]`` (anything the gateway routes)."""
+        if not values or not isinstance(values, list):
+            return None
+        entries = [str(v) for v in values]
+        if "*" in entries or "all-proxy-models" in entries:
+            return None
+        return cls(names=frozenset(entries), patterns=tuple(e for e in entries if "*" in e))
+
+    def allows(self, model: str, access_groups: Iterable[str] = ()) -> bool:
+        if model in self.names:
+            return True
+        if any(group in self.names for group in access_groups):
+            return True
+        return any(fnmatch.fnmatchcase(model, pattern) for pattern in self.patterns)
+
+
+@dataclass(frozen=True, slots=True)
 class Principal:
-    """Who is calling. ``allowed_models`` None means every model group."""
+    """Who is calling. ``allowed_models`` None means every model group; decisions go through
+    ``model_rules`` (every level must allow a model) when set."""
 
     key_id: int | None
     is_master: bool = False
@@ -40,6 +70,7 @@ class Principal:
     organization_id: int | None = None
     user_id: str = ""
     allowed_models: frozenset[str] | None = None
+    model_rules: tuple[ModelRule, ...] = ()
     max_budget: Decimal | None = None
     rpm_limit: int | None = None
     tpm_limit: int | None = None
@@ -51,7 +82,9 @@ class Principal:
     # "key" or "team" when either is blocked: the caller is known, and refused.
     blocked: str = ""
 
-    def may_use(self, model_group: str) -> bool:
+    def may_use(self, model_group: str, access_groups: Iterable[str] = ()) -> bool:
+        if self.model_rules:
+            return all(rule.allows(model_group, access_groups) for rule in self.model_rules)
         return self.allowed_models is None or model_group in self.allowed_models
 
     def check_model(self, model_group: str) -> None:
@@ -119,6 +152,15 @@ def _principal_for(key: VirtualKey) -> Principal:
             key.allowed_models,
             team.allowed_models if team else None,
             org.allowed_models if org else None,
+        ),
+        model_rules=tuple(
+            rule
+            for rule in (
+                ModelRule.of(key.allowed_models),
+                ModelRule.of(team.allowed_models) if team else None,
+                ModelRule.of(org.allowed_models) if org else None,
+            )
+            if rule is not None
         ),
         max_budget=key.max_budget,
         rpm_limit=key.rpm_limit,

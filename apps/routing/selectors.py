@@ -56,6 +56,9 @@ class Group:
     candidates: tuple[Candidate, ...]
     settings: dict[str, Any] = field(default_factory=dict)
     model_info: dict[str, Any] = field(default_factory=dict)
+    # Access groups (model_info.access_groups of the group or of its deployments) a key may
+    # name in its allowed models instead of the group itself.
+    access_groups: frozenset[str] = frozenset()
 
 
 @dataclass(slots=True)
@@ -137,6 +140,11 @@ def global_drop_params() -> bool:
     return bool(conf.GATEWAY_DROP_PARAMS)
 
 
+def _access_groups(model_info: Any) -> set[str]:
+    groups = model_info.get("access_groups") if isinstance(model_info, dict) else None
+    return {str(g) for g in groups} if isinstance(groups, list) else set()
+
+
 def load_table() -> RoutingTable:
     drop_default = global_drop_params()
     groups: dict[str, Group] = {}
@@ -147,7 +155,9 @@ def load_table() -> RoutingTable:
         .order_by("group__name", "order", "pk")
     )
     by_group: dict[int, list[Candidate]] = {}
+    access: dict[int, set[str]] = {}
     for dep in deployments:
+        access.setdefault(dep.group_id, set()).update(_access_groups(dep.model_info))
         try:
             target = _target_for(dep, dep.group.name, drop_default)
         except (UnknownProvider, SecretError) as exc:
@@ -174,6 +184,7 @@ def load_table() -> RoutingTable:
             candidates=tuple(by_group.get(grp.pk, ())),
             settings=dict(grp.settings or {}),
             model_info=dict(grp.model_info or {}),
+            access_groups=frozenset(access.get(grp.pk, set()) | _access_groups(grp.model_info)),
         )
         if not group.candidates:
             continue
@@ -235,7 +246,9 @@ async def candidates_for(*, principal: Principal, model: str) -> tuple[Group, li
             param="model",
         )
     group, suffix = found
-    if not principal.may_use(group.name) and not principal.may_use(model):
+    if not principal.may_use(group.name, group.access_groups) and not principal.may_use(
+        model, group.access_groups
+    ):
         principal.check_model(model)
     candidates = _ordered(group.candidates)
     if suffix is not None:
@@ -257,6 +270,6 @@ async def candidates_for(*, principal: Principal, model: str) -> tuple[Group, li
 
 async def visible_groups(principal: Principal) -> list[Group]:
     table = await routing_table()
-    return [g for name, g in sorted(table.groups.items()) if principal.may_use(name)] + [
-        g for g in table.wildcards if principal.may_use(g.name)
-    ]
+    return [
+        g for name, g in sorted(table.groups.items()) if principal.may_use(name, g.access_groups)
+    ] + [g for g in table.wildcards if principal.may_use(g.name, g.access_groups)]
