@@ -3,7 +3,9 @@
 ``setup`` migrates a fresh database, routes the model groups ``bench-gpt`` (instant upstream),
 ``bench-slow`` (the latency upstream) and ``bench-drip`` (chunks spaced in time) to the fake
 OpenAI upstreams through the ``openai`` provider, issues a virtual key allowed to use them, and
-prints ``{"key": ...}`` as JSON.
+prints ``{"key": ...}`` as JSON. With ``--limits`` the key and its team carry a budget and rpm,
+tpm and parallel limits (high enough never to refuse the bench's load), so every request goes
+through the limiter's checks and settling.
 ``count`` prints how many usage rows were written (total, status 200, 200 with tokens).
 
 The database comes from ``DATABASE_URL`` as for the gateway itself.
@@ -26,7 +28,17 @@ UPSTREAM_MODEL = "gpt-4o-mini"
 UPSTREAM_KEY = "sk-bench-upstream-0000000000"
 
 
-def setup(upstream: str, slow_upstream: str, drip_upstream: str) -> dict[str, str]:
+LIMITS = {
+    "max_budget": 1_000_000,
+    "rpm_limit": 1_000_000_000,
+    "tpm_limit": 1_000_000_000_000,
+    "max_parallel_requests": 100_000,
+}
+
+
+def setup(
+    upstream: str, slow_upstream: str, drip_upstream: str, limits: bool = False
+) -> dict[str, str]:
     from django.core.management import call_command
 
     call_command("migrate", interactive=False, verbosity=0, stdout=io.StringIO())
@@ -52,7 +64,14 @@ def setup(upstream: str, slow_upstream: str, drip_upstream: str) -> dict[str, st
             api_key=encrypt(UPSTREAM_KEY),
         )
     team, _ = Team.objects.get_or_create(team_alias="bench")
-    _key, raw = key_issue(team=team, key_alias="bench", models=list(GROUPS))
+    key_limits: dict[str, int] = {}
+    if limits:
+        key_limits = dict(LIMITS)
+        team.max_budget = LIMITS["max_budget"]
+        team.rpm_limit = LIMITS["rpm_limit"]
+        team.tpm_limit = LIMITS["tpm_limit"]
+        team.save()
+    _key, raw = key_issue(team=team, key_alias="bench", models=list(GROUPS), **key_limits)
     return {"key": raw}
 
 
@@ -86,6 +105,7 @@ def main() -> None:
     p_setup.add_argument("--upstream", required=True)
     p_setup.add_argument("--slow-upstream", required=True)
     p_setup.add_argument("--drip-upstream", required=True)
+    p_setup.add_argument("--limits", action="store_true", help="budget and rate limits on the key")
     sub.add_parser("count")
     sub.add_parser("truncate")
     args = parser.parse_args()
@@ -95,7 +115,7 @@ def main() -> None:
     django.setup()
     if args.command == "setup":
         result: dict[str, object] = dict(
-            setup(args.upstream, args.slow_upstream, args.drip_upstream)
+            setup(args.upstream, args.slow_upstream, args.drip_upstream, args.limits)
         )
     elif args.command == "truncate":
         result = dict(truncate())

@@ -75,6 +75,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         default=0.15,
         help="repeat a run when other processes kept more than this many cores busy (0.15)",
     )
+    p.add_argument(
+        "--limits",
+        action="store_true",
+        help="the bench key and its team get a budget and rpm/tpm/parallel limits "
+        "(set REDIS_URL to count them in Redis)",
+    )
     p.add_argument("--retries", type=int, default=2, help="repeats of a noisy run (2)")
     p.add_argument("--no-pin", action="store_true", help="do not pin processes to CPUs")
     p.add_argument("--server-cpus", default="0", help="CPUs of the gateway and LiteLLM (0)")
@@ -215,7 +221,7 @@ def main() -> int:
         db = targets.fresh_database(args.db, args.database_url, run_dir)
         if args.db == "postgres":
             bench.database = urlsplit(args.database_url).path.lstrip("/")
-        key = targets.gateway_setup(args.python, db, urls)
+        key = targets.gateway_setup(args.python, db, urls, limits=args.limits)
         gw = targets.start_gateway(
             "gateway", python=args.python, db=db, workers=1, cpus=args.server_cpus, log_dir=run_dir
         )

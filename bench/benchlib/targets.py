@@ -101,7 +101,9 @@ def gateway_env(db: Database) -> dict[str, str]:
     return env
 
 
-def gateway_setup(python: str, db: Database, upstreams: dict[str, str]) -> str:
+def gateway_setup(
+    python: str, db: Database, upstreams: dict[str, str], *, limits: bool = False
+) -> str:
     """Migrate, route the bench model groups, issue a virtual key; returns the raw key.
 
     ``upstreams`` maps ``upstream``, ``slow`` and ``drip`` to the fake upstreams' URLs.
@@ -117,6 +119,7 @@ def gateway_setup(python: str, db: Database, upstreams: dict[str, str]) -> str:
             upstreams["slow"],
             "--drip-upstream",
             upstreams["drip"],
+            *(["--limits"] if limits else []),
         ],
         env=gateway_env(db),
         cwd=ROOT,
