@@ -172,6 +172,8 @@ GATEWAY_CHANGE_POLL_S = env_float("GATEWAY_CHANGE_POLL_S", 2.0)
 GATEWAY_KEY_CACHE_SIZE = env_int("GATEWAY_KEY_CACHE_SIZE", 100_000)
 # How often each process looks for budgets whose period ended (budget_duration) and resets them.
 GATEWAY_BUDGET_RESET_S = env_float("GATEWAY_BUDGET_RESET_S", 5.0)
+# Without Redis: how often each process reads the spend other instances recorded.
+GATEWAY_SPEND_SYNC_S = env_float("GATEWAY_SPEND_SYNC_S", 1.0)
 # Usage writer: rows are flushed in batches of this size or after this many seconds.
 GATEWAY_USAGE_BATCH = env_int("GATEWAY_USAGE_BATCH", 500)
 GATEWAY_USAGE_FLUSH_S = env_float("GATEWAY_USAGE_FLUSH_S", 0.5)

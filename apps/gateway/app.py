@@ -15,11 +15,11 @@ import orjson
 from apps.core.changes import ChangeWatcher
 from apps.core.conf import conf
 from apps.core.errors import MethodNotAllowed, NotFound
-from apps.gateway import upstream
+from apps.gateway import admission, upstream
 from apps.gateway.http import Receive, Request, Scope, Send, send_response
 from apps.gateway.routes import gateway_routes
 from apps.gateway.upstream import close_pool, configuration_error
-from apps.keys import budgets
+from apps.keys import budgets, spend_sync
 from apps.providers.schemas import UpstreamRequest
 from apps.usage import callbacks
 from apps.usage.writer import writer
@@ -39,7 +39,7 @@ class GatewayApp:
         self.django_app = django_app
         self.watcher = ChangeWatcher()
         self._started = False
-        self._budget_resets: asyncio.Task[None] | None = None
+        self._background: list[asyncio.Task[None]] = []
         self.routes = gateway_routes()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -95,7 +95,11 @@ class GatewayApp:
             logger.error("every upstream call will fail: %s", problem)
         self.watcher.start()
         callbacks.set_transport(post_callback)
-        self._budget_resets = asyncio.get_running_loop().create_task(budgets.reset_loop())
+        loop = asyncio.get_running_loop()
+        self._background = [
+            loop.create_task(budgets.reset_loop()),
+            loop.create_task(spend_sync.sync_loop()),
+        ]
         sys.setswitchinterval(conf.GATEWAY_SWITCH_INTERVAL_S)
         gc.freeze()
 
@@ -105,9 +109,10 @@ class GatewayApp:
             await writer.close()
         except Exception:
             logger.exception("usage rows could not be written at shutdown")
+        await admission.drain()  # release parallel slots, charge the last calls' spend
         await close_pool()
         await self.watcher.stop()
-        if self._budget_resets is not None:
-            self._budget_resets.cancel()
+        for task in self._background:
+            task.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
-                await self._budget_resets
+                await task

@@ -228,4 +228,9 @@ def scope_of(level: str, ident: str, obj: Any) -> Scope | None:
     )
     if not scope.counters and not scope.model_budgets:
         return None
+    meta = getattr(obj, "_meta", None)
+    if scope.budget is not None and meta is not None:
+        from apps.keys import spend_sync
+
+        spend_sync.watch(meta.label, obj.pk, scope.budget.name)
     return scope

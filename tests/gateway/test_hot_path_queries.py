@@ -3,7 +3,7 @@
 Queries are counted at Django's cursor, in every thread of the process (the gateway runs ORM
 work in worker threads), so a query from anywhere on the request path would be seen. Only the
 background jobs that are meant to touch the database are left out: the usage writer's
-flush, the change-marker poll and the budget resets.
+flush, the change-marker poll, the budget resets and the spend sync.
 """
 
 from __future__ import annotations
@@ -20,7 +20,12 @@ from tests.gateway.helpers import E2E, HELLO, wait_until
 
 pytestmark = E2E
 
-BACKGROUND = ("apps/usage/writer.py", "apps/core/changes.py", "apps/keys/budgets.py")
+BACKGROUND = (
+    "apps/usage/writer.py",
+    "apps/core/changes.py",
+    "apps/keys/budgets.py",
+    "apps/keys/spend_sync.py",
+)
 
 
 class QueryLog:

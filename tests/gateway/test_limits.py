@@ -214,3 +214,26 @@ def test_spent_budget_is_usable_again_once_its_period_resets(
     assert wait_until(lambda: _succeeds(client), timeout=10, what="budget reset")
     key = VirtualKey.objects.get()
     assert key.budget_reset_at > timezone.now() + timedelta(minutes=55)
+
+
+def test_spend_recorded_by_another_instance_is_seen_without_redis(
+    gateway_server, openai_upstream, openai_client, make_key
+):
+    """Without Redis each process reads back the spend columns every GATEWAY_SPEND_SYNC_S:
+    spend written by another instance (here straight into the table, which sends no cache
+    invalidation) refuses the next calls within a sync."""
+    from apps.keys.models import VirtualKey
+
+    openai_upstream("gpt")
+    client = openai_client(make_key(max_budget=Decimal("0.01")))
+    client.chat.completions.create(model="gpt", messages=HELLO)  # the key is cached now
+    VirtualKey.objects.update(spend=Decimal("0.02"))
+
+    def refused() -> bool:
+        try:
+            client.chat.completions.create(model="gpt", messages=HELLO)
+        except openai.RateLimitError as err:
+            return "current spend 0.02" in str(err)
+        return False
+
+    assert wait_until(refused, timeout=5, what="spend of another instance")

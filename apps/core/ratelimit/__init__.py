@@ -132,6 +132,17 @@ class _Health:
             logger.info("Redis is reachable again: rate limits are shared across instances")
 
 
+def shared() -> bool:
+    """Whether counters are shared through Redis right now (else counted in this process)."""
+    return _redis() is not None
+
+
+def raise_local_totals(values: dict[str, int]) -> None:
+    """Raise this process's TOTAL counters to at least ``values``: without Redis, the spend
+    the database has recorded from every instance, so each sees the others' within a sync."""
+    local.STORE.raise_totals(values)
+
+
 def reset() -> None:
     """Forget every in-process counter and the Redis health state (tests)."""
     local.STORE.clear()

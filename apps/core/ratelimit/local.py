@@ -140,6 +140,13 @@ class Store:
                 out[c.name] = value
         return out
 
+    def raise_totals(self, values: dict[str, int]) -> None:
+        """Raise totals to at least ``values`` (creating them), keeping their expiry."""
+        for name, value in values.items():
+            current, expires = self.totals.get(name, (0, 0))
+            if value > current:
+                self.totals[name] = (value, expires)
+
     def _sweep(self, now_ms: int) -> None:
         """Drop empty windows, slot sets and expired totals now and then (memory stays flat)."""
         now = now_ms / 1000
