@@ -12,6 +12,7 @@ from decimal import Decimal
 
 from apps.gateway.call import Call
 from apps.keys import limits
+from apps.routing.selectors import check_access
 
 logger = logging.getLogger(__name__)
 
@@ -24,12 +25,15 @@ async def admit(call: Call) -> None:
     principal = call.principal
     request = call.request
     assert principal is not None and request is not None
-    if not principal.scopes:
+    body = request.body
+    model = body.get("model")
+    model = model if isinstance(model, str) else ""
+    scopes = principal.scopes
+    if principal.model_rules:
+        await check_access(principal=principal, model=model)
+    if not scopes:
         return
-    model = request.body.get("model")
-    call.admission = await limits.admit(
-        scopes=principal.scopes, model=model if isinstance(model, str) else ""
-    )
+    call.admission = await limits.admit(scopes=scopes, model=model)
 
 
 async def _settle(admission: limits.Admission, tokens: int, cost: Decimal) -> None:

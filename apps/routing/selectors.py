@@ -48,6 +48,9 @@ class Candidate:
     # The model whose list price applies (model_info.base_model, e.g. for an Azure deployment
     # named 'my-gpt4o' serving gpt-4o); the upstream model when unset.
     price_model: str = ""
+    # The deployment's region ("eu", "us"; litellm_params.region_name), for end users held to
+    # one region.
+    region: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -176,6 +179,7 @@ def load_table() -> RoutingTable:
                     _dec(dep.cache_read_input_token_cost),
                 ),
                 price_model=_base_model(dep),
+                region=str(getattr(dep, "region_name", "") or ""),
             )
         )
     for grp in ModelGroup.objects.filter(enabled=True):
@@ -231,25 +235,43 @@ def _ordered(candidates: tuple[Candidate, ...]) -> list[Candidate]:
     return out
 
 
+def _resolve_for(
+    table: RoutingTable, principal: Principal, model: str
+) -> tuple[Group, str | None] | None:
+    """``table.resolve(model)`` once ``principal`` is known to be allowed the model (its
+    group's name, an access group of it, or the name asked for). Raises PermissionDenied."""
+    found = table.resolve(model)
+    if found is None:
+        if not principal.may_use(model):
+            principal.check_model(model)
+        return None
+    group = found[0]
+    if not principal.may_use(group.name, group.access_groups) and not principal.may_use(
+        model, group.access_groups
+    ):
+        principal.check_model(model)
+    return found
+
+
+async def check_access(*, principal: Principal, model: str) -> None:
+    """Raise PermissionDenied when ``principal`` may not call ``model`` (no query once warm):
+    checked before a call's limits are taken, so a refused model costs no request."""
+    _resolve_for(await routing_table(), principal, model)
+
+
 async def candidates_for(*, principal: Principal, model: str) -> tuple[Group, list[Candidate]]:
     """The group for ``model`` and its deployments in the order to try them.
 
     Raises ModelNotFound, or PermissionDenied when the key may not use the group.
     """
     table = await routing_table()
-    found = table.resolve(model)
+    found = _resolve_for(table, principal, model)
     if found is None:
-        if not principal.may_use(model):
-            principal.check_model(model)
         raise ModelNotFound(
             f"The model '{model}' does not exist or is not served by this gateway.",
             param="model",
         )
     group, suffix = found
-    if not principal.may_use(group.name, group.access_groups) and not principal.may_use(
-        model, group.access_groups
-    ):
-        principal.check_model(model)
     candidates = _ordered(group.candidates)
     if suffix is not None:
         candidates = [

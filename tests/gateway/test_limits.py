@@ -237,3 +237,12 @@ def test_spend_recorded_by_another_instance_is_seen_without_redis(
         return False
 
     assert wait_until(refused, timeout=5, what="spend of another instance")
+
+
+def test_refused_model_costs_no_request(gateway_server, openai_upstream, openai_client, make_key):
+    openai_upstream("gpt")
+    openai_upstream("other")
+    client = openai_client(make_key(models=["gpt"], rpm_limit=1))
+    with pytest.raises(openai.PermissionDeniedError):
+        client.chat.completions.create(model="other", messages=HELLO)
+    client.chat.completions.create(model="gpt", messages=HELLO)
