@@ -119,13 +119,18 @@ def budgets_reset_due(*, now: datetime | None = None) -> int:
 
 
 async def reset_loop() -> None:
-    """Run :func:`budgets_reset_due` every ``GATEWAY_BUDGET_RESET_S`` seconds, for ever."""
+    """Run :func:`budgets_reset_due` every ``GATEWAY_BUDGET_RESET_S`` seconds, for ever; 0
+    leaves the resets to other processes."""
     run = db_task(budgets_reset_due)
     while True:
+        interval = float(conf.GATEWAY_BUDGET_RESET_S)
+        if interval <= 0:
+            await asyncio.sleep(1.0)
+            continue
         try:
             await run()
         except asyncio.CancelledError:
             raise
         except Exception as exc:
             logger.warning("budget reset failed, retrying: %s", exc)
-        await asyncio.sleep(float(conf.GATEWAY_BUDGET_RESET_S))
+        await asyncio.sleep(interval)
