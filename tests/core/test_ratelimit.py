@@ -177,3 +177,17 @@ async def test_script_unknown_to_the_server_is_loaded(backend):
         assert await script.run(client, [], ["y"]) == b"y"
     finally:
         await client.aclose()
+
+
+async def test_total_never_counts_below_its_seed(backend):
+    """Spend recorded elsewhere (a larger seed after a reload) is taken in; a smaller seed
+    never lowers what was counted."""
+    name = unique("key:spend")
+    first = Counter(name=name, kind=Kind.TOTAL, limit=1000, seed=100)
+    await ratelimit.settle(None, [(first, 50)])
+    assert (await ratelimit.acquire([first])).used == (150,)
+    reloaded = Counter(name=name, kind=Kind.TOTAL, limit=1000, seed=400)
+    assert (await ratelimit.acquire([reloaded])).used == (400,)
+    assert (await ratelimit.settle(None, [(reloaded, 10)]))[name] == 410
+    stale = Counter(name=name, kind=Kind.TOTAL, limit=1000, seed=0)
+    assert (await ratelimit.acquire([stale])).used == (410,)

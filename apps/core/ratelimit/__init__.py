@@ -30,9 +30,10 @@ Counter kinds:
   id until :func:`settle` releases it; a slot whose holder died (worker killed mid-call)
   expires after ``ttl_s``.
 - :attr:`Kind.TOTAL` — a running total checked against ``limit`` (spend in integer units,
-  e.g. nano-dollars). Acquire only checks ``used < limit``; ``settle`` adds to it. A counter
-  that does not exist yet starts at ``seed`` (the total the database knows), and expires
-  ``ttl_s`` after its last change (0: never).
+  e.g. nano-dollars). Acquire only checks ``used < limit``; ``settle`` adds to it. The total
+  never counts below ``seed`` (the total the database knows: a counter Redis lost starts
+  there, and spend recorded elsewhere is taken in when the caller's limits are reloaded),
+  and it expires ``ttl_s`` after its last change (0: never).
 
 ``limit`` None never refuses (the counter is still counted, e.g. for response headers or a
 soft threshold).

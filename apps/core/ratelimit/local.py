@@ -56,7 +56,7 @@ class Store:
         hit = self.totals.get(name)
         if hit is None or (hit[1] and hit[1] <= now):
             return seed
-        return hit[0]
+        return max(hit[0], seed)
 
     def acquire(
         self, lease_id: str, counters: Sequence[Counter], buckets: int

@@ -93,8 +93,8 @@ for i = 1, n do
       return {0, i - 1, math.max(retry, 1), unpack(used)}
     end
   else
-    local value = redis.call('GET', key)
-    if value then value = tonumber(value) else value = seed end
+    local value = tonumber(redis.call('GET', key) or seed)
+    if value < seed then value = seed end
     used[i] = value
     state[i] = {kind}
     if limit >= 0 and value >= limit then
@@ -144,9 +144,15 @@ for i = 1, #KEYS do
     redis.call('ZREM', key, lease)
     out[i] = 0
   else
-    redis.call('SET', key, seed, 'NX')
-    out[i] = redis.call('INCRBY', key, amount)
-    if ttl_ms > 0 then redis.call('PEXPIRE', key, ttl_ms) end
+    local value = tonumber(redis.call('GET', key) or seed)
+    if value < tonumber(seed) then value = tonumber(seed) end
+    value = value + amount
+    if ttl_ms > 0 then
+      redis.call('SET', key, string.format('%.0f', value), 'PX', ttl_ms)
+    else
+      redis.call('SET', key, string.format('%.0f', value))
+    end
+    out[i] = value
   end
 end
 return out
