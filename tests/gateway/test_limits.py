@@ -192,7 +192,7 @@ def test_no_headers_without_limits(gateway_server, openai_upstream, openai_clien
 
 
 def test_spent_budget_is_usable_again_once_its_period_resets(
-    gateway_server, openai_upstream, openai_client, make_key
+    gateway_server, openai_upstream, openai_client, make_key, settings
 ):
     """The reset runs inside the serving process (every GATEWAY_BUDGET_RESET_S)."""
     from datetime import timedelta
@@ -201,6 +201,7 @@ def test_spent_budget_is_usable_again_once_its_period_resets(
 
     from apps.keys.models import VirtualKey
 
+    settings.GATEWAY_BUDGET_RESET_S = 0.2
     openai_upstream("gpt")
     client = openai_client(make_key(max_budget=Decimal("0.000001")))
     later = timezone.now() + timedelta(hours=2)
@@ -217,13 +218,14 @@ def test_spent_budget_is_usable_again_once_its_period_resets(
 
 
 def test_spend_recorded_by_another_instance_is_seen_without_redis(
-    gateway_server, openai_upstream, openai_client, make_key
+    gateway_server, openai_upstream, openai_client, make_key, settings
 ):
     """Without Redis each process reads back the spend columns every GATEWAY_SPEND_SYNC_S:
     spend written by another instance (here straight into the table, which sends no cache
     invalidation) refuses the next calls within a sync."""
     from apps.keys.models import VirtualKey
 
+    settings.GATEWAY_SPEND_SYNC_S = 0.2
     openai_upstream("gpt")
     client = openai_client(make_key(max_budget=Decimal("0.01")))
     client.chat.completions.create(model="gpt", messages=HELLO)  # the key is cached now
@@ -246,3 +248,19 @@ def test_refused_model_costs_no_request(gateway_server, openai_upstream, openai_
     with pytest.raises(openai.PermissionDeniedError):
         client.chat.completions.create(model="other", messages=HELLO)
     client.chat.completions.create(model="gpt", messages=HELLO)
+
+
+def test_spend_raised_elsewhere_is_taken_in_when_limits_reload(
+    gateway_server, openai_upstream, openai_client, make_key
+):
+    """Counters never count below the spend the database shows when a key is reloaded."""
+    from apps.keys.models import VirtualKey
+
+    openai_upstream("gpt")
+    client = openai_client(make_key(max_budget=Decimal(1)))
+    client.chat.completions.create(model="gpt", messages=HELLO)
+    key = VirtualKey.objects.get()
+    key.spend = Decimal(2)
+    key.save()  # a change every process hears of: the key is reloaded with its spend
+    with pytest.raises(openai.RateLimitError, match="current spend 2"):
+        client.chat.completions.create(model="gpt", messages=HELLO)
