@@ -59,8 +59,13 @@ def read_spend() -> dict[str, int]:
 
 
 async def sync_loop() -> None:
+    """Sync every ``GATEWAY_SPEND_SYNC_S`` seconds, for ever; 0 turns the sync off."""
     read = db_task(read_spend)
     while True:
+        interval = float(conf.GATEWAY_SPEND_SYNC_S)
+        if interval <= 0:
+            await asyncio.sleep(1.0)
+            continue
         try:
             if _watched and not ratelimit.shared():
                 ratelimit.raise_local_totals(await read())
@@ -68,4 +73,4 @@ async def sync_loop() -> None:
             raise
         except Exception as exc:
             logger.warning("spend sync failed, retrying: %s", exc)
-        await asyncio.sleep(float(conf.GATEWAY_SPEND_SYNC_S))
+        await asyncio.sleep(interval)
