@@ -266,7 +266,7 @@ async def settle(
                 c.name: int(v)
                 for c, v in zip(counters, reply, strict=True)
                 if c.kind is not Kind.PARALLEL
-            }  # type: ignore[call-overload]
+            }
     # The slots were taken where they are released when Redis is back: a remote lease
     # without Redis expires on its own after ttl_s.
     return local.STORE.settle(lease_id, counters, amounts, BUCKETS)
