@@ -191,3 +191,23 @@ async def test_total_never_counts_below_its_seed(backend):
     assert (await ratelimit.settle(None, [(reloaded, 10)]))[name] == 410
     stale = Counter(name=name, kind=Kind.TOTAL, limit=1000, seed=0)
     assert (await ratelimit.acquire([stale])).used == (410,)
+
+
+async def test_concurrent_calls_share_one_pipeline(backend, monkeypatch):
+    """Acquires issued in the same loop turn reach Redis in one round trip."""
+    if backend != "redis":
+        pytest.skip("Redis only")
+    from apps.core.ratelimit.lua import ACQUIRE
+
+    flushes: list[int] = []
+    original = ACQUIRE._flush
+
+    async def counted(client, items):
+        flushes.append(len(items))
+        await original(client, items)
+
+    monkeypatch.setattr(ACQUIRE, "_flush", counted)
+    counter = rpm(unique("key:rpm"), 5)
+    answers = await asyncio.gather(*(ratelimit.acquire([counter]) for _ in range(8)))
+    assert sum(a.allowed for a in answers) == 5
+    assert flushes == [8]

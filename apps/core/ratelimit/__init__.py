@@ -41,6 +41,7 @@ soft threshold).
 
 from __future__ import annotations
 
+import asyncio
 import enum
 import logging
 import secrets
@@ -56,6 +57,7 @@ logger = logging.getLogger(__name__)
 
 RETRY_S = 5.0
 BUCKETS = 60
+_background: set[asyncio.Task[dict[str, int]]] = set()
 
 
 class Kind(enum.IntEnum):
@@ -185,6 +187,16 @@ async def acquire(counters: Sequence[Counter]) -> Outcome:
         keys, args = _acquire_args(lease_id, counters)
         try:
             reply = await ACQUIRE.run(client, keys, args)
+        except asyncio.CancelledError:
+            # The script may have run: give back any slot it took, in the background.
+            held = tuple(c for c in counters if c.kind is Kind.PARALLEL)
+            if held:
+                task = asyncio.get_running_loop().create_task(
+                    settle(Lease(id=lease_id, counters=held, remote=True))
+                )
+                _background.add(task)
+                task.add_done_callback(_background.discard)
+            raise
         except Exception as exc:
             _Health.failed(exc)
         else:
