@@ -100,3 +100,22 @@ def test_units_round_costs_up_and_keep_tiny_budgets():
     assert units(Decimal("0.0000001")) == 100
     assert units(Decimal("1E-12")) == 1
     assert units(Decimal(0)) == 0
+
+
+async def test_refusal_of_a_budget_with_a_reset_time_is_not_a_server_error():
+    """Regression: naming the reset time failed with AttributeError (django.utils.timezone
+    has no UTC), which the client saw as a 500."""
+    from datetime import UTC, datetime, timedelta
+
+    reset_at = datetime.now(UTC) + timedelta(hours=1)
+    scope = Scope(
+        level="team",
+        ident=_ident(),
+        max_budget=Decimal(1),
+        spend=Decimal(1),
+        budget_reset_at=reset_at,
+    )
+    with pytest.raises(BudgetExceeded) as refused:
+        await limits.admit(scopes=[scope], model="m")
+    assert "it resets at " + reset_at.strftime("%Y-%m-%dT%H:%M:%SZ") in refused.value.message
+    assert 3500 <= int(refused.value.headers["retry-after"]) <= 3600
