@@ -264,3 +264,19 @@ def test_spend_raised_elsewhere_is_taken_in_when_limits_reload(
     key.save()  # a change every process hears of: the key is reloaded with its spend
     with pytest.raises(openai.RateLimitError, match="current spend 2"):
         client.chat.completions.create(model="gpt", messages=HELLO)
+
+
+def test_refusal_on_azure_paths_is_in_openai_shape(
+    gateway_server, openai_upstream, gateway_http, make_key
+):
+    """Azure's SDK calls /openai/deployments/{name}/...: the same limits, its error shape."""
+    openai_upstream("gpt")
+    key = make_key(rpm_limit=1)
+    path = "/openai/deployments/gpt/chat/completions?api-version=2024-06-01"
+    headers = {"api-key": key, "authorization": ""}
+    body = {"messages": HELLO}
+    assert gateway_http.post(path, json=body, headers=headers).status_code == 200
+    refused = gateway_http.post(path, json=body, headers=headers)
+    assert refused.status_code == 429
+    assert refused.json()["error"]["type"] == "rate_limit_error"
+    assert refused.headers["x-ratelimit-limit-requests"] == "1"
