@@ -133,7 +133,7 @@ def test_no_query_for_limits_and_budgets_once_warm(
     from apps.teams.models import Organization, Team
 
     openai_upstream("gpt", "gpt-4o-mini")
-    org = Organization.objects.create(name="o", max_budget=Decimal(100))
+    org = Organization.objects.create(max_budget=Decimal(100))
     team = Team.objects.create(
         team_alias="t",
         organization=org,

@@ -159,9 +159,7 @@ def test_organization_budget_refuses_its_teams_keys(
     from apps.teams.models import Organization
 
     openai_upstream("gpt")
-    team = _team(
-        team_alias="t", organization={"name": "o", "max_budget": Decimal(1), "spend": Decimal(2)}
-    )
+    team = _team(team_alias="t", organization={"max_budget": Decimal(1), "spend": Decimal(2)})
     assert Organization.objects.get().spend == 2
     with pytest.raises(openai.RateLimitError, match="organization budget"):
         openai_client(make_key(team=team)).chat.completions.create(model="gpt", messages=HELLO)

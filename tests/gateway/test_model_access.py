@@ -30,7 +30,7 @@ def _allowed(client, model: str) -> bool:
 def _team(models, org_models=None):
     from apps.teams.models import Organization, Team
 
-    org = Organization.objects.create(name="o", allowed_models=org_models) if org_models else None
+    org = Organization.objects.create(allowed_models=org_models) if org_models else None
     return Team.objects.create(team_alias="t", allowed_models=models, organization=org)
 
 
