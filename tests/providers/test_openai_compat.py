@@ -8,7 +8,8 @@ import orjson
 import pytest
 
 from apps.core.errors import UpstreamError, UpstreamUnavailable
-from apps.providers.openai_compat import OpenAICompatibleProvider, OpenAIStreamDecoder
+from apps.providers.openai_compat import OpenAICompatibleProvider
+from apps.providers.openai_stream import OpenAIStreamDecoder
 from apps.providers.registry import get_provider
 from apps.providers.schemas import CanonicalRequest, Op, Target
 

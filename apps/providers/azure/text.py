@@ -18,7 +18,8 @@ import orjson
 
 from apps.providers.azure.provider import AzureOpenAIProvider
 from apps.providers.base import StreamDecoder, error_from_openai_body, parse_json_object
-from apps.providers.openai_compat import NOT_FORWARDED, OpenAIStreamDecoder
+from apps.providers.openai_compat import NOT_FORWARDED
+from apps.providers.openai_stream import OpenAIStreamDecoder
 from apps.providers.schemas import (
     CanonicalRequest,
     JSONDict,
