@@ -33,6 +33,22 @@ GATEWAY_ONLY_FIELDS = frozenset(
     }
 )
 
+# Chat parameters every provider translates (the messages, streaming, length, sampling, stop
+# sequences and end user); each provider's allow-list adds its own to these.
+BASE_CHAT_PARAMS = frozenset(
+    {
+        "messages",
+        "stream",
+        "stream_options",
+        "max_tokens",
+        "max_completion_tokens",
+        "temperature",
+        "top_p",
+        "stop",
+        "user",
+    }
+)
+
 
 class Op(enum.StrEnum):
     CHAT = "chat"
@@ -168,3 +184,18 @@ class StreamChunk:
 
     def payload(self) -> bytes:
         return self.raw if self.raw is not None else orjson.dumps(self.data)
+
+    @classmethod
+    def chat(
+        cls,
+        head: JSONDict,
+        delta: JSONDict,
+        finish_reason: str | None = None,
+        index: int = 0,
+    ) -> StreamChunk:
+        """A ``chat.completion.chunk`` with one choice; ``head`` holds its id, created and
+        model."""
+        choice = {"index": index, "delta": delta, "logprobs": None, "finish_reason": finish_reason}
+        data = {"id": head.get("id"), "object": "chat.completion.chunk", **head}
+        data["choices"] = [choice]
+        return cls(data=data)

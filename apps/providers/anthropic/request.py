@@ -13,7 +13,7 @@ from typing import Any
 
 from apps.core.errors import InvalidRequest
 from apps.providers.anthropic.messages import convert_messages
-from apps.providers.schemas import JSONDict, Target
+from apps.providers.schemas import BASE_CHAT_PARAMS, JSONDict, Target
 
 API_VERSION = "2023-06-01"
 DEFAULT_MAX_TOKENS = 4096
@@ -42,28 +42,17 @@ MIN_THINKING_BUDGET = 1024
 
 # OpenAI parameters this translator understands. Anything else is refused (400) unless the
 # deployment or the request drops unsupported parameters.
-CHAT_PARAMS = frozenset(
-    {
-        "model",
-        "messages",
-        "stream",
-        "stream_options",
-        "max_tokens",
-        "max_completion_tokens",
-        "temperature",
-        "top_p",
-        "top_k",
-        "stop",
-        "tools",
-        "tool_choice",
-        "parallel_tool_calls",
-        "user",
-        "response_format",
-        "reasoning_effort",
-        "thinking",
-        "extra_body",
-    }
-)
+CHAT_PARAMS = BASE_CHAT_PARAMS | {
+    "model",
+    "top_k",
+    "tools",
+    "tool_choice",
+    "parallel_tool_calls",
+    "response_format",
+    "reasoning_effort",
+    "thinking",
+    "extra_body",
+}
 
 # Values that ask for the default behaviour, so they need no support from the upstream.
 NOOP_VALUES: dict[str, tuple[Any, ...]] = {"n": (1,), "logprobs": (False,)}

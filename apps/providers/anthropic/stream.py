@@ -176,17 +176,8 @@ class AnthropicStreamDecoder:
         self._raw_usage = merged
 
     def _chunk(self, delta: JSONDict, finish: str | None = None) -> StreamChunk:
-        return StreamChunk(
-            data={
-                "id": self._id,
-                "object": "chat.completion.chunk",
-                "created": self._created,
-                "model": self._model,
-                "choices": [
-                    {"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}
-                ],
-            }
-        )
+        head = {"id": self._id, "created": self._created, "model": self._model}
+        return StreamChunk.chat(head, delta, finish)
 
     def _final_chunk(self) -> StreamChunk:
         self._finished = True

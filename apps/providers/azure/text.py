@@ -21,6 +21,7 @@ from apps.providers.base import StreamDecoder, error_from_openai_body, parse_jso
 from apps.providers.openai_compat import NOT_FORWARDED
 from apps.providers.openai_stream import OpenAIStreamDecoder
 from apps.providers.schemas import (
+    BASE_CHAT_PARAMS,
     CanonicalRequest,
     JSONDict,
     Op,
@@ -32,24 +33,13 @@ from apps.providers.schemas import (
 from apps.providers.sse import SSEEvent, SSEParser
 
 # Chat parameters the completions endpoint also takes (max_completion_tokens is renamed).
-TEXT_CHAT_PARAMS = frozenset(
-    {
-        "messages",
-        "stream",
-        "stream_options",
-        "max_tokens",
-        "max_completion_tokens",
-        "temperature",
-        "top_p",
-        "n",
-        "stop",
-        "presence_penalty",
-        "frequency_penalty",
-        "logit_bias",
-        "user",
-        "seed",
-    }
-)
+TEXT_CHAT_PARAMS = BASE_CHAT_PARAMS | {
+    "n",
+    "presence_penalty",
+    "frequency_penalty",
+    "logit_bias",
+    "seed",
+}
 
 
 def _text(content: Any) -> str:

@@ -14,7 +14,7 @@ import orjson
 
 from apps.core.errors import InvalidRequest
 from apps.providers.openai_compat import NOT_FORWARDED
-from apps.providers.schemas import JSONDict
+from apps.providers.schemas import BASE_CHAT_PARAMS, JSONDict
 
 # Converse fields a client may set directly (LiteLLM forwards these too).
 NATIVE_FIELDS = frozenset(
@@ -30,24 +30,8 @@ NATIVE_FIELDS = frozenset(
 # OpenAI parameters with a Converse equivalent. ``user`` and ``stream_options`` are accepted
 # and not sent (Converse has no end-user field; stream usage always comes in ``metadata``).
 CHAT_PARAMS = (
-    frozenset(
-        {
-            "messages",
-            "stream",
-            "stream_options",
-            "max_tokens",
-            "max_completion_tokens",
-            "temperature",
-            "top_p",
-            "top_k",
-            "stop",
-            "tools",
-            "tool_choice",
-            "n",
-            "user",
-            "thinking",
-        }
-    )
+    BASE_CHAT_PARAMS
+    | {"top_k", "tools", "tool_choice", "n", "thinking"}
     | NATIVE_FIELDS
     | NOT_FORWARDED
 )

@@ -42,7 +42,6 @@ class BedrockStreamDecoder:
         self._frames = EventStreamDecoder()
         self._base: JSONDict = {
             "id": new_completion_id(),
-            "object": "chat.completion.chunk",
             "created": int(time.time()),
             "model": model,
         }
@@ -83,8 +82,7 @@ class BedrockStreamDecoder:
         if not self._role_sent:
             delta = {"role": "assistant", **delta}
             self._role_sent = True
-        choice = {"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}
-        return StreamChunk(data={**self._base, "choices": [choice]})
+        return StreamChunk.chat(self._base, delta, finish)
 
     def _handle(self, message: EventMessage) -> StreamChunk | None:
         kind = message.header(":message-type")

@@ -12,20 +12,14 @@ from typing import Any
 from apps.core.errors import InvalidRequest
 from apps.providers.gemini.messages import convert_messages
 from apps.providers.gemini.schema import parameters_schema, to_gemini_schema
-from apps.providers.schemas import GATEWAY_ONLY_FIELDS, JSONDict
+from apps.providers.schemas import BASE_CHAT_PARAMS, GATEWAY_ONLY_FIELDS, JSONDict
 
 GATEWAY_ONLY = GATEWAY_ONLY_FIELDS
-CHAT_PARAMS = GATEWAY_ONLY | frozenset(
-    {
-        "messages",
-        "stream",
-        "stream_options",
-        "temperature",
-        "top_p",
+CHAT_PARAMS = (
+    GATEWAY_ONLY
+    | BASE_CHAT_PARAMS
+    | {
         "top_k",
-        "max_tokens",
-        "max_completion_tokens",
-        "stop",
         "n",
         "presence_penalty",
         "frequency_penalty",
@@ -39,7 +33,6 @@ CHAT_PARAMS = GATEWAY_ONLY | frozenset(
         "reasoning_effort",
         "thinking",
         "safety_settings",
-        "user",
         "extra_body",
     }
 )

@@ -82,17 +82,8 @@ class GeminiStreamDecoder:
         return out
 
     def _chunk(self, index: int, delta: JSONDict, reason: str | None = None) -> StreamChunk:
-        return StreamChunk(
-            data={
-                "id": self._id,
-                "object": "chat.completion.chunk",
-                "created": self._created,
-                "model": self._model,
-                "choices": [
-                    {"index": index, "delta": delta, "logprobs": None, "finish_reason": reason}
-                ],
-            }
-        )
+        head = {"id": self._id, "created": self._created, "model": self._model}
+        return StreamChunk.chat(head, delta, reason, index)
 
     def _start(self, index: int, out: list[StreamChunk]) -> None:
         if index not in self._started:
