@@ -320,6 +320,34 @@ def json_request(
     )
 
 
+def parse_access_token(
+    provider: str, body: bytes, now: float, *, default_lifetime_s: float
+) -> tuple[str, float]:
+    """(access token, expiry as a UNIX time) from an OAuth 2.0 token endpoint's success
+    response (https://www.rfc-editor.org/rfc/rfc6749#section-5.1). ``expires_in`` may come as a
+    number or a numeric string; without one the token is taken to live ``default_lifetime_s``.
+
+    Raises UpstreamError (502) when the answer carries no access_token."""
+    try:
+        data = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        data = None
+    if not isinstance(data, dict) or not isinstance(data.get("access_token"), str):
+        data = {}
+    token: str = data.get("access_token") or ""
+    if not token:
+        raise UpstreamError(
+            f"{provider} error: the token endpoint answered without an access_token.",
+            upstream_status=200,
+        )
+    lifetime = data.get("expires_in")
+    try:
+        seconds = float(lifetime) if lifetime is not None else default_lifetime_s
+    except (TypeError, ValueError):
+        seconds = default_lifetime_s
+    return token, now + max(seconds, 0.0)
+
+
 def parse_json_object(provider: str, body: bytes) -> JSONDict:
     """Parse an upstream success body that must be a JSON object; 502 otherwise."""
     try:

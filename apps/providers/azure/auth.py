@@ -16,15 +16,12 @@ import hashlib
 from typing import NamedTuple
 from urllib.parse import quote, urlencode
 
-import orjson
-
-from apps.core.errors import UpstreamError
 from apps.providers.schemas import Target, UpstreamRequest
 
 AUTHORITY_HOST = "https://login.microsoftonline.com"
 COGNITIVE_SERVICES_SCOPE = "https://cognitiveservices.azure.com/.default"
 # Tokens without an expires_in are kept for five minutes only.
-_DEFAULT_LIFETIME_S = 300.0
+DEFAULT_TOKEN_LIFETIME_S = 300.0
 
 
 class ClientCredentials(NamedTuple):
@@ -89,26 +86,3 @@ def token_request(creds: ClientCredentials) -> UpstreamRequest:
         },
         body=form.encode(),
     )
-
-
-def parse_token(provider: str, body: bytes, now: float) -> tuple[str, float]:
-    """(access token, expiry as a UNIX time) from a token endpoint success response.
-
-    Raises UpstreamError (502) when the answer carries no access_token."""
-    try:
-        data = orjson.loads(body)
-    except orjson.JSONDecodeError:
-        data = None
-    token = data.get("access_token") if isinstance(data, dict) else None
-    if not isinstance(token, str) or not token:
-        raise UpstreamError(
-            f"{provider} error: the Entra ID token endpoint answered without an access_token.",
-            upstream_status=200,
-        )
-    assert isinstance(data, dict)
-    lifetime = data.get("expires_in")
-    try:
-        seconds = float(lifetime) if lifetime is not None else _DEFAULT_LIFETIME_S
-    except (TypeError, ValueError):
-        seconds = _DEFAULT_LIFETIME_S
-    return token, now + max(seconds, 0.0)

@@ -25,7 +25,7 @@ from urllib.parse import quote
 from apps.core.errors import UpstreamError
 from apps.providers.azure import auth
 from apps.providers.azure.errors import azure_error
-from apps.providers.base import SupportsTokenAuth
+from apps.providers.base import SupportsTokenAuth, parse_access_token
 from apps.providers.openai_compat import OpenAICompatibleProvider
 from apps.providers.schemas import CanonicalRequest, JSONDict, Op, Target, UpstreamRequest
 
@@ -147,4 +147,6 @@ class AzureOpenAIProvider(OpenAICompatibleProvider):
         return auth.token_request(creds)
 
     def parse_token_response(self, body: bytes, now: float) -> tuple[str, float]:
-        return auth.parse_token(self.name, body, now)
+        return parse_access_token(
+            self.name, body, now, default_lifetime_s=auth.DEFAULT_TOKEN_LIFETIME_S
+        )

@@ -19,7 +19,7 @@ import orjson
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
-from apps.core.errors import InvalidRequest, UpstreamError
+from apps.core.errors import InvalidRequest
 from apps.providers.schemas import JSONDict, UpstreamRequest
 
 SCOPE = "https://www.googleapis.com/auth/cloud-platform"
@@ -127,20 +127,3 @@ def token_request(credentials: JSONDict, now: float) -> UpstreamRequest:
         headers={"content-type": "application/x-www-form-urlencoded"},
         body=urllib.parse.urlencode(form).encode(),
     )
-
-
-def parse_token(body: bytes, now: float) -> tuple[str, float]:
-    """(access token, expiry as a UNIX time) from a token endpoint success response."""
-    try:
-        data = orjson.loads(body)
-    except orjson.JSONDecodeError:
-        data = None
-    token = data.get("access_token") if isinstance(data, dict) else None
-    if not isinstance(token, str) or not token:
-        raise UpstreamError(
-            "vertex_ai error: the token endpoint answered without an access_token.",
-            upstream_status=200,
-        )
-    expires_in = data.get("expires_in") if isinstance(data, dict) else None
-    lifetime = float(expires_in) if isinstance(expires_in, int | float) else 3600.0
-    return token, now + lifetime

@@ -16,6 +16,7 @@ from apps.providers.base import (
     BaseProvider,
     SupportsTokenAuth,
     json_request,
+    parse_access_token,
     parse_json_object,
 )
 from apps.providers.gemini import auth, embeddings
@@ -197,4 +198,4 @@ class VertexAIProvider(_GoogleProvider):
         return auth.token_request(credentials, now)
 
     def parse_token_response(self, body: bytes, now: float) -> tuple[str, float]:
-        return auth.parse_token(body, now)
+        return parse_access_token(self.name, body, now, default_lifetime_s=3600.0)
