@@ -12,7 +12,6 @@ import orjson
 import pytest
 
 from apps.core.errors import InvalidRequest
-from apps.gateway.dialects.anthropic.errors import anthropic_error_body
 from apps.gateway.dialects.anthropic.request import (
     anthropic_request_to_openai,
     openai_response_to_anthropic,
@@ -389,26 +388,3 @@ def test_message_round_trip(name: str) -> None:
     assert back["stop_reason"] == original["stop_reason"]
     assert back["usage"]["input_tokens"] == original["usage"]["input_tokens"]
     assert back["usage"]["output_tokens"] == original["usage"]["output_tokens"]
-
-
-@pytest.mark.parametrize(
-    ("status", "error_type"),
-    [
-        (400, "invalid_request_error"),
-        (401, "authentication_error"),
-        (402, "billing_error"),
-        (403, "permission_error"),
-        (404, "not_found_error"),
-        (413, "request_too_large"),
-        (422, "invalid_request_error"),
-        (429, "rate_limit_error"),
-        (500, "api_error"),
-        (502, "api_error"),
-        (503, "overloaded_error"),
-        (504, "timeout_error"),
-        (529, "overloaded_error"),
-    ],
-)
-def test_error_body(status: int, error_type: str) -> None:
-    body = anthropic_error_body(status, "Something failed")
-    assert body == {"type": "error", "error": {"type": error_type, "message": "Something failed"}}
