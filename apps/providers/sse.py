@@ -72,3 +72,32 @@ def _parse_block(block: bytes) -> SSEEvent | None:
     if not data and event is None:
         return None
     return SSEEvent(event, b"\n".join(data))
+
+
+class SSEData:
+    """The ``data`` payloads of an OpenAI-style event stream, in order, up to ``[DONE]``:
+    events without data are skipped, and nothing after ``[DONE]`` is returned."""
+
+    __slots__ = ("_parser", "done")
+
+    def __init__(self) -> None:
+        self._parser = SSEParser()
+        self.done = False
+
+    def feed(self, chunk: bytes) -> list[bytes]:
+        return self._payloads(self._parser.feed(chunk))
+
+    def finish(self) -> list[bytes]:
+        return self._payloads(self._parser.finish())
+
+    def _payloads(self, events: list[SSEEvent]) -> list[bytes]:
+        out = []
+        for event in events:
+            if self.done:
+                break
+            payload = event.data.strip()
+            if payload == b"[DONE]":
+                self.done = True
+            elif payload:
+                out.append(payload)
+        return out

@@ -30,7 +30,7 @@ from apps.providers.schemas import (
     Target,
     Usage,
 )
-from apps.providers.sse import SSEEvent, SSEParser
+from apps.providers.sse import SSEData
 
 # Chat parameters the completions endpoint also takes (max_completion_tokens is renamed).
 TEXT_CHAT_PARAMS = BASE_CHAT_PARAMS | {
@@ -152,30 +152,23 @@ class TextToChatStreamDecoder:
     """Completions SSE chunks -> ``chat.completion.chunk`` dicts, usage kept from the chunk
     that carries it. Chunks without choices (Azure's prompt filter results) are relayed."""
 
-    __slots__ = ("_done", "_parser", "_provider", "_seen", "usage")
+    __slots__ = ("_data", "_provider", "_seen", "usage")
 
     def __init__(self, provider: str) -> None:
-        self._parser = SSEParser()
+        self._data = SSEData()
         self._provider = provider
-        self._done = False
         self._seen: set[int] = set()
         self.usage: Usage | None = None
 
     def feed(self, data: bytes) -> list[StreamChunk]:
-        return self._chunks(self._parser.feed(data))
+        return self._chunks(self._data.feed(data))
 
     def finish(self) -> list[StreamChunk]:
-        return self._chunks(self._parser.finish())
+        return self._chunks(self._data.finish())
 
-    def _chunks(self, events: list[SSEEvent]) -> list[StreamChunk]:
+    def _chunks(self, payloads: list[bytes]) -> list[StreamChunk]:
         out = []
-        for event in events:
-            payload = event.data
-            if self._done or not payload:
-                continue
-            if payload == b"[DONE]":
-                self._done = True
-                continue
+        for payload in payloads:
             try:
                 data = orjson.loads(payload)
             except orjson.JSONDecodeError:

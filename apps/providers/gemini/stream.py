@@ -16,7 +16,7 @@ from apps.core.errors import UpstreamError
 from apps.providers.gemini.errors import stream_error
 from apps.providers.gemini.response import completion_id, finish_reason, split_parts, usage_from
 from apps.providers.schemas import JSONDict, StreamChunk, Usage
-from apps.providers.sse import SSEEvent, SSEParser
+from apps.providers.sse import SSEData
 
 
 class GeminiStreamDecoder:
@@ -24,10 +24,10 @@ class GeminiStreamDecoder:
 
     __slots__ = (
         "_created",
+        "_data",
         "_finished",
         "_id",
         "_model",
-        "_parser",
         "_pending",
         "_provider",
         "_started",
@@ -36,7 +36,7 @@ class GeminiStreamDecoder:
     )
 
     def __init__(self, provider: str, model: str) -> None:
-        self._parser = SSEParser()
+        self._data = SSEData()
         self._provider = provider
         self._model = model
         self._id: str | None = None
@@ -48,21 +48,18 @@ class GeminiStreamDecoder:
         self.usage: Usage | None = None
 
     def feed(self, data: bytes) -> list[StreamChunk]:
-        return self._chunks(self._parser.feed(data))
+        return self._chunks(self._data.feed(data))
 
     def finish(self) -> list[StreamChunk]:
-        return self._chunks(self._parser.finish())
+        return self._chunks(self._data.finish())
 
-    def _chunks(self, events: list[SSEEvent]) -> list[StreamChunk]:
+    def _chunks(self, payloads: list[bytes]) -> list[StreamChunk]:
         # An error event raises; chunks decoded before it in the same feed are returned first
         # and the error is raised by the next call.
         if self._pending is not None:
             raise self._pending
         out: list[StreamChunk] = []
-        for event in events:
-            payload = event.data.strip()
-            if not payload or payload == b"[DONE]":
-                continue
+        for payload in payloads:
             try:
                 data = orjson.loads(payload)
             except orjson.JSONDecodeError as exc:
