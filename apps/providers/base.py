@@ -271,6 +271,30 @@ def retry_after_headers(headers: Mapping[str, str]) -> dict[str, str]:
     return out
 
 
+def upstream_error(
+    provider: str,
+    message: str,
+    *,
+    upstream_status: int,
+    client_status: int,
+    headers: Mapping[str, str],
+    type: str | None = None,
+    code: str | None = None,
+    param: str | None = None,
+) -> UpstreamError:
+    """The gateway's error for an upstream's error response: the message names the provider,
+    the type is OpenAI's for the client's status unless given, retry-after headers are kept."""
+    return UpstreamError(
+        f"{provider} error: {message}",
+        upstream_status=upstream_status,
+        http_status=client_status,
+        type=type or OPENAI_TYPE_BY_STATUS.get(client_status, "api_error"),
+        code=code,
+        param=param,
+        headers=retry_after_headers(headers),
+    )
+
+
 def error_from_openai_body(
     provider: str, status: int, body: bytes, headers: Mapping[str, str]
 ) -> UpstreamError:
@@ -297,15 +321,15 @@ def error_from_openai_body(
     if not message:
         text = body[:500].decode("utf-8", "replace").strip() if body else ""
         message = text or f"HTTP {status}"
-    client_status = map_status(status)
-    return UpstreamError(
-        f"{provider} error: {message}",
+    return upstream_error(
+        provider,
+        message,
         upstream_status=status,
-        http_status=client_status,
-        type=err_type or OPENAI_TYPE_BY_STATUS.get(client_status, "api_error"),
+        client_status=map_status(status),
+        headers=headers,
+        type=err_type,
         code=str(code) if code is not None else None,
         param=str(param) if isinstance(param, str) else None,
-        headers=retry_after_headers(headers),
     )
 
 

@@ -15,8 +15,8 @@ from typing import Any
 
 import orjson
 
-from apps.core.errors import OPENAI_TYPE_BY_STATUS, UpstreamError
-from apps.providers.base import map_status, retry_after_headers
+from apps.core.errors import UpstreamError
+from apps.providers.base import map_status, upstream_error
 
 PROVIDER = "anthropic"
 
@@ -55,13 +55,13 @@ def error_from_parts(
     ``base.map_status`` (529 -> 503, 500 -> 502, 4xx kept), retry-after headers are kept."""
     client_status = map_status(status)
     text = message.strip() or f"HTTP {status}"
-    return UpstreamError(
-        f"{PROVIDER} error: {text}",
+    return upstream_error(
+        PROVIDER,
+        text,
         upstream_status=status,
-        http_status=client_status,
-        type=OPENAI_TYPE_BY_STATUS.get(client_status, "api_error"),
+        client_status=client_status,
+        headers=headers or {},
         code=_code(client_status, err_type, text),
-        headers=retry_after_headers(headers or {}),
     )
 
 

@@ -13,8 +13,8 @@ from collections.abc import Mapping
 
 import orjson
 
-from apps.core.errors import OPENAI_TYPE_BY_STATUS, UpstreamError
-from apps.providers.base import map_status, retry_after_headers
+from apps.core.errors import UpstreamError
+from apps.providers.base import map_status, upstream_error
 
 # Error type -> the status the client sees.
 _STATUS_BY_TYPE = {
@@ -106,13 +106,13 @@ def bedrock_error(
         client_status = map_status(status)
     if client_status == 400 and any(m in lowered for m in _CONTEXT_MESSAGES):
         code = "context_length_exceeded"
-    return UpstreamError(
-        f"bedrock error: {message}",
+    return upstream_error(
+        "bedrock",
+        message,
         upstream_status=status,
-        http_status=client_status,
-        type=OPENAI_TYPE_BY_STATUS.get(client_status, "api_error"),
+        client_status=client_status,
+        headers=headers or {},
         code=code,
-        headers=retry_after_headers(headers or {}),
     )
 
 

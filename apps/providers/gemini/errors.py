@@ -16,8 +16,8 @@ from typing import Any
 
 import orjson
 
-from apps.core.errors import OPENAI_TYPE_BY_STATUS, UpstreamError
-from apps.providers.base import map_status, retry_after_headers
+from apps.core.errors import UpstreamError
+from apps.providers.base import map_status, retry_after_headers, upstream_error
 
 # google.rpc.Code name -> the status the client sees.
 _BY_RPC_STATUS = {
@@ -111,13 +111,13 @@ def google_error(
         text = body[:500].decode("utf-8", "replace").strip() if body else ""
         message = text or f"HTTP {status}"
         client_status = map_status(status)
-    return UpstreamError(
-        f"{provider} error: {message or f'HTTP {status}'}",
+    return upstream_error(
+        provider,
+        message or f"HTTP {status}",
         upstream_status=status,
-        http_status=client_status,
-        type=OPENAI_TYPE_BY_STATUS.get(client_status, "api_error"),
-        code=code,
+        client_status=client_status,
         headers=out_headers,
+        code=code,
     )
 
 
