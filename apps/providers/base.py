@@ -249,6 +249,18 @@ class BaseProvider:
         return error_from_openai_body(self.name, status, body, headers)
 
 
+def finish_payload(payload: JSONDict, body: JSONDict, target: Target) -> JSONDict:
+    """``payload`` (changed in place) with the client's ``extra_body`` merged in, the
+    deployment's ``additional_drop_params`` removed and the upstream model name set."""
+    extra = body.get("extra_body")
+    if isinstance(extra, dict):
+        payload.update(extra)
+    for key in target.additional_drop_params:
+        payload.pop(key, None)
+    payload["model"] = target.model
+    return payload
+
+
 def map_status(status: int) -> int:
     """The status the client sees for an upstream status: client errors and 429 keep theirs
     (the SDKs raise the matching exception class), 503/529 mean overloaded (503), a timeout

@@ -16,6 +16,7 @@ from apps.providers.base import (
     BaseProvider,
     StreamDecoder,
     error_from_openai_body,
+    finish_payload,
     parse_json_object,
 )
 from apps.providers.openai_stream import OpenAIStreamDecoder
@@ -65,12 +66,7 @@ class OpenAICompatibleProvider(BaseProvider):
     def build_payload(self, request: CanonicalRequest, target: Target) -> JSONDict:
         body = request.body
         payload = {k: v for k, v in body.items() if k not in NOT_FORWARDED}
-        extra = body.get("extra_body")
-        if isinstance(extra, dict):
-            payload.update(extra)
-        for key in target.additional_drop_params:
-            payload.pop(key, None)
-        payload["model"] = target.model
+        finish_payload(payload, body, target)
         if request.stream and request.op in (Op.CHAT, Op.COMPLETIONS):
             if self.supports_stream_usage:
                 options = dict(payload.get("stream_options") or {})

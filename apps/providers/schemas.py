@@ -7,6 +7,7 @@ bodies as dicts instead of per-field objects saves the hot path an object per me
 
 from __future__ import annotations
 
+import dataclasses
 import enum
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -94,6 +95,10 @@ class CanonicalRequest:
     native_format: str | None = None
     # Client headers a native pass-through may forward (e.g. anthropic-version, -beta).
     client_headers: Mapping[str, str] | None = None
+
+    def with_body(self, body: JSONDict, op: Op | None = None) -> CanonicalRequest:
+        """The same request with another body (and operation), as a translation step needs."""
+        return dataclasses.replace(self, body=body, op=op or self.op)
 
 
 @dataclass(frozen=True, slots=True)

@@ -75,13 +75,7 @@ class AnthropicProvider(BaseProvider):
         body = request.body
         if any(body.get(key, object()) in values for key, values in NOOP_VALUES.items()):
             body = {k: v for k, v in body.items() if not (k in NOOP_VALUES and v in NOOP_VALUES[k])}
-            request = CanonicalRequest(
-                op=request.op,
-                body=body,
-                stream=request.stream,
-                include_usage=request.include_usage,
-                drop_params=request.drop_params,
-            )
+            request = request.with_body(body)
         return self.filter_params(request, target, CHAT_PARAMS)
 
     def parse_response(self, request: CanonicalRequest, target: Target, body: bytes) -> Result:

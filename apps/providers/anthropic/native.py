@@ -22,6 +22,7 @@ from apps.providers.anthropic.request import (
     messages_url,
 )
 from apps.providers.anthropic.response import usage_from_anthropic
+from apps.providers.base import finish_payload
 from apps.providers.schemas import GATEWAY_ONLY_FIELDS, JSONDict, Target, UpstreamRequest, Usage
 from apps.providers.sse import SSEEvent, SSEParser
 
@@ -54,12 +55,7 @@ def native_payload(body: JSONDict, target: Target) -> JSONDict:
     payload.pop("metadata", None)
     if isinstance(metadata, dict) and metadata.get("user_id") is not None:
         payload["metadata"] = {"user_id": metadata["user_id"]}
-    extra = body.get("extra_body")
-    if isinstance(extra, dict):
-        payload.update(extra)
-    for key in target.additional_drop_params:
-        payload.pop(key, None)
-    payload["model"] = target.model
+    finish_payload(payload, body, target)
     if payload.get("max_tokens") is None:
         configured = target.params.get("max_tokens")
         payload["max_tokens"] = int(configured) if configured else default_max_tokens(target.model)

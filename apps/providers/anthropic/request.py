@@ -13,6 +13,7 @@ from typing import Any
 
 from apps.core.errors import InvalidRequest
 from apps.providers.anthropic.messages import convert_messages
+from apps.providers.base import finish_payload
 from apps.providers.schemas import BASE_CHAT_PARAMS, JSONDict, Target
 
 API_VERSION = "2023-06-01"
@@ -139,13 +140,7 @@ def build_payload(body: JSONDict, target: Target, *, stream: bool) -> JSONDict:
     if stream:
         payload["stream"] = True
 
-    extra = body.get("extra_body")
-    if isinstance(extra, dict):
-        payload.update(extra)
-    for key in target.additional_drop_params:
-        payload.pop(key, None)
-    payload["model"] = target.model
-    return payload
+    return finish_payload(payload, body, target)
 
 
 def convert_tools(tools: Any) -> list[JSONDict]:

@@ -111,13 +111,7 @@ class AzureTextProvider(AzureOpenAIProvider):
         limit = payload.pop("max_completion_tokens", None)
         if limit is not None and "max_tokens" not in payload:
             payload["max_tokens"] = limit
-        as_text = CanonicalRequest(
-            op=Op.COMPLETIONS,
-            body=payload,
-            stream=request.stream,
-            include_usage=request.include_usage,
-            drop_params=request.drop_params,
-        )
+        as_text = request.with_body(payload, Op.COMPLETIONS)
         out = super().build_payload(as_text, target)
         extra = request.body.get("extra_body")
         if isinstance(extra, dict):
