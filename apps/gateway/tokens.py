@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-import time
 
+from apps.core import clock
 from apps.core.errors import UpstreamError
 from apps.gateway import upstream
 from apps.providers.base import Provider, SupportsTokenAuth
@@ -19,7 +19,7 @@ _inflight: dict[str, asyncio.Future[tuple[str, float]]] = {}
 
 
 async def _fetch(provider: SupportsTokenAuth, target: Target) -> tuple[str, float]:
-    req = provider.build_token_request(target, time.time())
+    req = provider.build_token_request(target, clock.time())
     resp = await upstream.send(req, timeout_s=30.0, provider=target.provider)
     if resp.status >= 400:
         raise UpstreamError(
@@ -31,7 +31,7 @@ async def _fetch(provider: SupportsTokenAuth, target: Target) -> tuple[str, floa
             code="upstream_auth_failed",
             retryable=resp.status >= 500,
         )
-    return provider.parse_token_response(resp.body, time.time())
+    return provider.parse_token_response(resp.body, clock.time())
 
 
 async def with_token(provider: Provider, target: Target) -> Target:
@@ -43,7 +43,7 @@ async def with_token(provider: Provider, target: Target) -> Target:
     if key is None:
         return target
     cached = _tokens.get(key)
-    if cached is None or cached[1] - _REFRESH_MARGIN_S < time.time():
+    if cached is None or cached[1] - _REFRESH_MARGIN_S < clock.time():
         future = _inflight.get(key)
         if future is None:
             future = asyncio.get_running_loop().create_future()
