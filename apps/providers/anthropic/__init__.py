@@ -2,8 +2,8 @@
 
 OpenAI chat requests are translated to Messages requests (``request``, ``messages``), answers
 and streams back to OpenAI shape (``response``, ``stream``), errors per the documented error
-types (``errors``). ``native`` relays Messages-format clients unchanged; ``inbound`` holds the
-translations the gateway's own /v1/messages endpoint uses.
+types (``errors``). ``native`` relays Messages-format clients unchanged; the gateway's own
+/v1/messages endpoint and its translations live in ``apps/gateway/dialects/anthropic``.
 """
 
 from __future__ import annotations
