@@ -15,10 +15,10 @@ from apps.core.errors import UpstreamError
 from apps.providers.base import (
     BaseProvider,
     StreamDecoder,
-    error_from_openai_body,
     finish_payload,
     parse_json_object,
 )
+from apps.providers.errors import error_from_openai_body
 from apps.providers.openai_stream import OpenAIStreamDecoder
 from apps.providers.schemas import (
     GATEWAY_ONLY_FIELDS,

@@ -8,7 +8,7 @@ from __future__ import annotations
 import orjson
 
 from apps.core.errors import UpstreamError, UpstreamUnavailable
-from apps.providers.base import error_from_openai_body
+from apps.providers.errors import error_from_openai_body
 from apps.providers.schemas import StreamChunk, Usage
 from apps.providers.sse import SSEEvent, SSEParser
 

@@ -16,7 +16,7 @@ from typing import Any
 import orjson
 
 from apps.core.errors import UpstreamError
-from apps.providers.base import map_status, upstream_error
+from apps.providers.errors import map_status, upstream_error
 
 PROVIDER = "anthropic"
 
@@ -52,7 +52,7 @@ def error_from_parts(
     status: int, err_type: str | None, message: str, headers: Mapping[str, str] | None = None
 ) -> UpstreamError:
     """The UpstreamError for an Anthropic error: the client status follows
-    ``base.map_status`` (529 -> 503, 500 -> 502, 4xx kept), retry-after headers are kept."""
+    ``errors.map_status`` (529 -> 503, 500 -> 502, 4xx kept), retry-after headers are kept."""
     client_status = map_status(status)
     text = message.strip() or f"HTTP {status}"
     return upstream_error(

@@ -20,7 +20,7 @@ from typing import Any
 import orjson
 
 from apps.core.errors import UpstreamError
-from apps.providers.base import error_from_openai_body, retry_after_headers
+from apps.providers.errors import error_from_openai_body, retry_after_headers
 
 CONTENT_FILTER_CODES = frozenset({"content_filter", "ResponsibleAIPolicyViolation"})
 # Codes given to errors whose upstream code is only the HTTP status.

@@ -17,7 +17,8 @@ from typing import Any, ClassVar
 import orjson
 
 from apps.providers.azure.provider import AzureOpenAIProvider
-from apps.providers.base import StreamDecoder, error_from_openai_body, parse_json_object
+from apps.providers.base import StreamDecoder, parse_json_object
+from apps.providers.errors import error_from_openai_body
 from apps.providers.openai_compat import NOT_FORWARDED
 from apps.providers.openai_stream import OpenAIStreamDecoder
 from apps.providers.schemas import (

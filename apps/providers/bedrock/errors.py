@@ -14,7 +14,7 @@ from collections.abc import Mapping
 import orjson
 
 from apps.core.errors import UpstreamError
-from apps.providers.base import map_status, upstream_error
+from apps.providers.errors import map_status, upstream_error
 
 # Error type -> the status the client sees.
 _STATUS_BY_TYPE = {

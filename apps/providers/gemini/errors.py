@@ -17,7 +17,7 @@ from typing import Any
 import orjson
 
 from apps.core.errors import UpstreamError
-from apps.providers.base import map_status, retry_after_headers, upstream_error
+from apps.providers.errors import map_status, retry_after_headers, upstream_error
 
 # google.rpc.Code name -> the status the client sees.
 _BY_RPC_STATUS = {
