@@ -10,6 +10,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
+import secrets
 from collections.abc import Callable
 
 from django.conf import settings
@@ -60,10 +62,34 @@ def changed(topic: str) -> None:
         updated = ChangeMarker.objects.filter(topic=topic).update(revision=F("revision") + 1)
         if not updated:
             ChangeMarker.objects.get_or_create(topic=topic, defaults={"revision": 1})
+        if _seen:
+            # This process clears its caches now, after the revision read here (which may
+            # include another process's change, committed before): its poll must not clear
+            # them again for it. Before the first poll nothing is recorded.
+            _seen[topic] = ChangeMarker.objects.get(topic=topic).revision
         _fire(topic)
         _publish(topic)
 
     transaction.on_commit(_after_commit)
+
+
+def _new_origin() -> None:
+    global _origin
+    _origin = secrets.token_hex(8)
+
+
+# Who published a message: a process ignores its own (it cleared its caches when it published).
+_origin = ""
+_new_origin()
+os.register_at_fork(after_in_child=_new_origin)
+
+
+def _received(data: bytes | str) -> None:
+    """A change message: ``topic`` or ``topic origin``; this process's own are skipped."""
+    text = data.decode() if isinstance(data, bytes) else str(data)
+    topic, _, origin = text.partition(" ")
+    if origin != _origin:
+        _fire(topic)
 
 
 def _publish(topic: str) -> None:
@@ -75,7 +101,7 @@ def _publish(topic: str) -> None:
 
         client = redis.Redis.from_url(url, socket_timeout=1, socket_connect_timeout=1)
         try:
-            client.publish(channel(), topic)
+            client.publish(channel(), f"{topic} {_origin}")
         finally:
             client.close()
     except Exception as exc:  # Redis down: the marker poll still reaches every process.
@@ -151,8 +177,7 @@ class ChangeWatcher:
                 await pubsub.subscribe(channel())
                 async for message in pubsub.listen():
                     if message.get("type") == "message":
-                        data = message["data"]
-                        _fire(data.decode() if isinstance(data, bytes) else str(data))
+                        _received(message["data"])
             except asyncio.CancelledError:
                 raise
             except Exception as exc:

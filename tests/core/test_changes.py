@@ -86,3 +86,25 @@ def test_redis_down_does_not_break_a_change(fired):
         changes.changed("test-a")
     assert fired == ["test-a"]
     assert ChangeMarker.objects.get(topic="test-a").revision == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_change_made_here_is_not_cleared_again_by_the_poll(fired):
+    """Regression: the process that made a change cleared its caches, then its own marker poll
+    saw the bumped revision and cleared them again (a key cached in between was dropped)."""
+    assert changes.poll_once() == []
+    changes.changed("test-a")
+    assert fired == ["test-a"]
+    assert changes.poll_once() == []
+    ChangeMarker.objects.filter(topic="test-a").update(revision=5)  # another process
+    assert changes.poll_once() == ["test-a"]
+
+
+def test_a_process_ignores_its_own_redis_messages(fired):
+    """Regression: a process's own change message came back through Redis and cleared its
+    caches a second time, some time after the change."""
+    changes._received(f"test-a {changes._origin}".encode())
+    assert fired == []
+    changes._received(b"test-a another-process")
+    changes._received(b"test-b")  # a message without an origin
+    assert fired == ["test-a", "test-b"]
