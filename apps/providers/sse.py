@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from apps.providers.schemas import StreamChunk
+
 
 @dataclass(slots=True)
 class SSEEvent:
@@ -101,3 +103,22 @@ class SSEData:
             elif payload:
                 out.append(payload)
         return out
+
+
+class SSEDataDecoder:
+    """Base of the stream decoders of OpenAI-style event streams: ``feed`` and ``finish`` hand
+    the payloads (up to ``[DONE]``) to ``_chunks``, which subclasses write."""
+
+    __slots__ = ("_data",)
+
+    def __init__(self) -> None:
+        self._data = SSEData()
+
+    def feed(self, data: bytes) -> list[StreamChunk]:
+        return self._chunks(self._data.feed(data))
+
+    def finish(self) -> list[StreamChunk]:
+        return self._chunks(self._data.finish())
+
+    def _chunks(self, payloads: list[bytes]) -> list[StreamChunk]:
+        raise NotImplementedError

@@ -31,7 +31,7 @@ from apps.providers.schemas import (
     Target,
     Usage,
 )
-from apps.providers.sse import SSEData
+from apps.providers.sse import SSEDataDecoder
 
 # Chat parameters the completions endpoint also takes (max_completion_tokens is renamed).
 TEXT_CHAT_PARAMS = BASE_CHAT_PARAMS | {
@@ -143,23 +143,17 @@ class AzureTextProvider(AzureOpenAIProvider):
         return None
 
 
-class TextToChatStreamDecoder:
+class TextToChatStreamDecoder(SSEDataDecoder):
     """Completions SSE chunks -> ``chat.completion.chunk`` dicts, usage kept from the chunk
     that carries it. Chunks without choices (Azure's prompt filter results) are relayed."""
 
-    __slots__ = ("_data", "_provider", "_seen", "usage")
+    __slots__ = ("_provider", "_seen", "usage")
 
     def __init__(self, provider: str) -> None:
-        self._data = SSEData()
+        super().__init__()
         self._provider = provider
         self._seen: set[int] = set()
         self.usage: Usage | None = None
-
-    def feed(self, data: bytes) -> list[StreamChunk]:
-        return self._chunks(self._data.feed(data))
-
-    def finish(self) -> list[StreamChunk]:
-        return self._chunks(self._data.finish())
 
     def _chunks(self, payloads: list[bytes]) -> list[StreamChunk]:
         out = []

@@ -16,15 +16,14 @@ from apps.core.errors import UpstreamError
 from apps.providers.gemini.errors import stream_error
 from apps.providers.gemini.response import completion_id, finish_reason, split_parts, usage_from
 from apps.providers.schemas import JSONDict, StreamChunk, Usage
-from apps.providers.sse import SSEData
+from apps.providers.sse import SSEDataDecoder
 
 
-class GeminiStreamDecoder:
+class GeminiStreamDecoder(SSEDataDecoder):
     """One per request, stateful, not thread-safe. Raises UpstreamError for an error event."""
 
     __slots__ = (
         "_created",
-        "_data",
         "_finished",
         "_id",
         "_model",
@@ -36,7 +35,7 @@ class GeminiStreamDecoder:
     )
 
     def __init__(self, provider: str, model: str) -> None:
-        self._data = SSEData()
+        super().__init__()
         self._provider = provider
         self._model = model
         self._id: str | None = None
@@ -46,12 +45,6 @@ class GeminiStreamDecoder:
         self._tool_counts: dict[int, int] = {}
         self._pending: UpstreamError | None = None
         self.usage: Usage | None = None
-
-    def feed(self, data: bytes) -> list[StreamChunk]:
-        return self._chunks(self._data.feed(data))
-
-    def finish(self) -> list[StreamChunk]:
-        return self._chunks(self._data.finish())
 
     def _chunks(self, payloads: list[bytes]) -> list[StreamChunk]:
         # An error event raises; chunks decoded before it in the same feed are returned first
