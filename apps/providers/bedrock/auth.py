@@ -115,8 +115,14 @@ def resolve_auth(target: Target, model_id: str, env: Mapping[str, str]) -> AwsAu
 class _SigV4AtTime(SigV4Auth):
     """botocore's SigV4 signer with the clock passed in, so a signature is reproducible."""
 
-    def __init__(self, credentials: Credentials, region: str, now: dt.datetime) -> None:
-        super().__init__(credentials, SIGNING_NAME, region)
+    def __init__(
+        self,
+        credentials: Credentials,
+        region: str,
+        now: dt.datetime,
+        service: str = SIGNING_NAME,
+    ) -> None:
+        super().__init__(credentials, service, region)
         self._now = now
 
     def add_auth(self, request: AWSRequest) -> None:
@@ -152,3 +158,23 @@ def auth_headers(
     credentials = Credentials(auth.access_key, auth.secret_key, auth.session_token)
     _SigV4AtTime(credentials, auth.region, when).add_auth(request)
     return {name.lower(): value for name, value in request.headers.items()}
+
+
+def sigv4_authorization(
+    *,
+    method: str,
+    url: str,
+    headers: Mapping[str, str],
+    body: bytes,
+    access_key: str,
+    secret_key: str,
+    region: str,
+    service: str,
+    when: dt.datetime,
+) -> str:
+    """The ``Authorization`` value SigV4 gives a request whose ``headers`` are exactly the
+    signed ones (``x-amz-date`` among them), signed at ``when``: what a server computes to
+    check a client's signature."""
+    request = AWSRequest(method=method, url=url, data=body, headers=dict(headers))
+    _SigV4AtTime(Credentials(access_key, secret_key), region, when, service).add_auth(request)
+    return str(request.headers["Authorization"])

@@ -19,7 +19,7 @@ from apps.providers.base import (
     parse_access_token,
     parse_json_object,
 )
-from apps.providers.gemini import auth, embeddings
+from apps.providers.gemini import auth, embeddings, native
 from apps.providers.gemini.errors import google_error
 from apps.providers.gemini.request import CHAT_PARAMS, build_generate_content
 from apps.providers.gemini.response import to_chat_completion
@@ -109,6 +109,11 @@ class GeminiProvider(_GoogleProvider):
     def url(self, target: Target, method: str) -> str:
         return f"{self.api_base(target)}/models/{self.model_name(target)}:{method}"
 
+    def native_url(self, target: Target, version: str, method: str, query: dict[str, str]) -> str:
+        """A pass-through call's URL: the client's API version and method, the deployment's
+        host and model."""
+        return native.gemini_url(target, version, self.model_name(target), method, query)
+
     def auth_headers(self, target: Target) -> dict[str, str]:
         return {"x-goog-api-key": target.api_key} if target.api_key else {}
 
@@ -160,6 +165,27 @@ class VertexAIProvider(_GoogleProvider):
         model = self.model_name(target)
         resource = f"endpoints/{model}" if model.isdigit() else f"publishers/google/models/{model}"
         return f"{base}/projects/{self._project(target)}/locations/{location}/{resource}:{method}"
+
+    def native_url(self, target: Target, version: str, method: str, query: dict[str, str]) -> str:
+        """A pass-through call's URL: the deployment's regional host, project, location and
+        model with the client's API version and method (each path part escaped)."""
+        location = str(target.params.get("vertex_location") or self.default_location)
+        if target.api_base:
+            base = target.api_base.rstrip("/")
+            last = base.rsplit("/", 1)[-1]
+            if last in native.API_VERSIONS:
+                base = base[: -len(last) - 1]
+        elif location == "global":
+            base = "https://aiplatform.googleapis.com"
+        else:
+            base = f"https://{native.segment(location)}-aiplatform.googleapis.com"
+        model = native.segment(self.model_name(target))
+        resource = f"endpoints/{model}" if model.isdigit() else f"publishers/google/models/{model}"
+        project = native.segment(self._project(target))
+        return (
+            f"{base}/{version}/projects/{project}/locations/{native.segment(location)}/"
+            f"{resource}:{method}{native.query_string(query)}"
+        )
 
     def auth_headers(self, target: Target) -> dict[str, str]:
         token = target.api_key or target.access_token
