@@ -8,16 +8,23 @@ import itertools
 import logging
 import os
 import secrets
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from decimal import Decimal
 
 from apps.core.errors import GatewayError
 from apps.core.logs import REQUEST_ID
-from apps.gateway import admission, pipeline, streaming
+from apps.gateway import admission, client_credentials, pipeline, streaming
 from apps.gateway.call import Call
 from apps.gateway.dialects.base import Dialect
 from apps.gateway.dialects.openai.dialect import OPENAI
-from apps.gateway.http import ClientDisconnected, Receive, Request, encode_headers, send_response
+from apps.gateway.http import (
+    ClientDisconnected,
+    Receive,
+    Request,
+    Send,
+    encode_headers,
+    send_response,
+)
 from apps.keys.auth import Principal, authenticate, bearer_token
 from apps.providers.schemas import CanonicalRequest
 from apps.usage.metrics import InFlight
@@ -77,14 +84,37 @@ async def _watch_disconnect(call: Call, receive: Receive, task: asyncio.Task[obj
             return
 
 
+# Answers a call whose principal and request are set; returns the cost when it knows it.
+Answer = Callable[[Call, Send], Awaitable[Decimal | None]]
+
+
+async def answer_canonical(call: Call, send: Send) -> Decimal | None:
+    """The answer of a call in a client format the gateway translates (OpenAI, Anthropic):
+    streamed, or complete and rendered by the call's dialect."""
+    assert call.request is not None
+    if call.request.stream:
+        await streaming.stream(call, send)
+        return None
+    result = await pipeline.run(call)
+    cost = pipeline.request_cost_of(call)
+    await send_response(
+        send, 200, call.dialect.render(call.request, result), call.response_headers(cost)
+    )
+    return cost
+
+
 async def serve_call(
     call: Call,
     req: Request,
     parse: Callable[[bytes], CanonicalRequest],
+    *,
+    token: Callable[[Request], str | None] = token_of,
+    answer: Answer = answer_canonical,
 ) -> None:
     """Run one gateway call end to end and always leave exactly one usage row.
 
-    ``parse`` turns the body into a CanonicalRequest in the client's format, after auth.
+    ``token`` finds the caller's key (the body is read by then); ``parse`` turns the body into
+    a CanonicalRequest in the client's format, after auth; ``answer`` sends the answer.
     """
     send = req.send
     dialect: Dialect = call.dialect
@@ -95,25 +125,22 @@ async def serve_call(
     try:
         try:
             body = await req.read_body()
-            call.principal = await authenticate(token_of(req))
+            call.principal = await authenticate(token(req))
             tags = req.headers.get(b"x-litellm-tags")
             if tags:
                 call.tags = tags_of(tags)
             call.request = parse(body)
+            request = call.request
+            call.client_credentials = client_credentials.from_request(
+                req.headers, request.native if request.native is not None else request.body
+            )
             await admission.admit(call)
             task = asyncio.current_task()
             assert task is not None
             watcher = asyncio.get_running_loop().create_task(
                 _watch_disconnect(call, req.receive, task)
             )
-            if call.request.stream:
-                await streaming.stream(call, send)
-            else:
-                result = await pipeline.run(call)
-                cost = pipeline.request_cost_of(call)
-                await send_response(
-                    send, 200, dialect.render(call.request, result), call.response_headers(cost)
-                )
+            cost = await answer(call, send)
         except GatewayError as err:
             call.failed(err)
             if not call.headers_sent:
