@@ -15,6 +15,7 @@ from apps.gateway.dialects import azure
 from apps.gateway.dialects.anthropic import endpoints as anthropic
 from apps.gateway.dialects.openai.endpoints import model_in_path_handler, openai_handler
 from apps.gateway.http import Request, Scope
+from apps.gateway.passthrough import routes as passthrough
 from apps.providers.schemas import Op
 
 Handler = Callable[[Request], Awaitable[None]]
@@ -85,4 +86,6 @@ def gateway_routes() -> RouteTable:
         table.add_pattern(pattern, "POST", model_in_path_handler(op, "deployment"))
     for op, path in azure.V1_PATHS:
         table.add(path, "POST", openai_handler(op), v1_alias=False)
+    # Provider SDKs in their own formats.
+    passthrough.register(table)
     return table

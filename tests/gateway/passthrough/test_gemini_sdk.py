@@ -1,0 +1,131 @@
+"""End to end: the Google Gen AI SDK on ``/gemini`` and ``/vertex_ai`` -> the gateway -> the
+fake Gemini API / Vertex AI, with only the base URL and the key changed."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from google import genai
+from google.genai import errors, types
+
+from apps.usage.models import UsageLog
+from tests.gateway.helpers import E2E, usage_rows
+from tests.gateway.passthrough.conftest import GEMINI_KEY
+
+pytestmark = E2E
+
+
+def gemini_client(gateway: Any, key: str, route: str = "gemini", **kwargs: Any) -> genai.Client:
+    return genai.Client(
+        api_key=key,
+        http_options=types.HttpOptions(base_url=f"{gateway.url}/{route}", **kwargs),
+        vertexai=route == "vertex_ai",
+    )
+
+
+def test_generate_content(
+    gateway_server: Any, gemini_group: Any, google: Any, make_key: Any
+) -> None:
+    gemini_group()
+    key = make_key(models=["gem"])
+    client = gemini_client(gateway_server, key, extra_body={"metadata": {"tag": "gemini-sdk"}})
+    reply = client.models.generate_content(model="gem", contents="hello gemini")
+    assert reply.text == "hello gemini"
+    recorded = google.requests[-1]
+    assert recorded.path == "/v1/models/gemini-2.5-flash:generateContent"
+    assert recorded.headers["x-goog-api-key"] == GEMINI_KEY
+    assert "metadata" not in recorded.body
+    assert key not in str(recorded.headers)
+    (row,) = usage_rows(gateway_server, 1)
+    assert row.status_code == 200 and row.call_type == "gemini:generateContent"
+    assert row.model_group == "gem" and row.provider == "gemini"
+    assert row.prompt_tokens == reply.usage_metadata.prompt_token_count
+    assert row.completion_tokens == reply.usage_metadata.candidates_token_count
+    assert row.metadata == {"tag": "gemini-sdk"}
+    assert row.cost > 0
+
+
+def test_stream(gateway_server: Any, gemini_group: Any, google: Any, make_key: Any) -> None:
+    gemini_group()
+    client = gemini_client(gateway_server, make_key(models=["gem"]))
+    chunks = list(
+        client.models.generate_content_stream(model="gem", contents="the quick brown fox")
+    )
+    assert "".join(c.text or "" for c in chunks) == "the quick brown fox"
+    assert google.requests[-1].path.endswith(":streamGenerateContent?alt=sse")
+    (row,) = usage_rows(gateway_server, 1)
+    assert row.stream and row.status_code == 200
+    assert row.prompt_tokens == chunks[-1].usage_metadata.prompt_token_count
+    assert row.completion_tokens == chunks[-1].usage_metadata.candidates_token_count > 0
+
+
+def test_vertex_express_mode(
+    gateway_server: Any, vertex_group: Any, google: Any, make_key: Any
+) -> None:
+    vertex_group()
+    client = gemini_client(gateway_server, make_key(models=["vtx"]), route="vertex_ai")
+    reply = client.models.generate_content(model="vtx", contents="hello vertex")
+    assert reply.text == "hello vertex"
+    recorded = google.requests[-1]
+    assert recorded.path == (
+        "/v1beta1/projects/fake-project/locations/us-east5/publishers/google/models/"
+        "gemini-2.5-pro:generateContent"
+    )
+    assert recorded.headers["authorization"].startswith("Bearer ")
+    (row,) = usage_rows(gateway_server, 1)
+    assert row.provider == "vertex_ai" and row.prompt_tokens > 0
+
+
+def test_key_without_access_is_refused(
+    gateway_server: Any, gemini_group: Any, google: Any, make_key: Any
+) -> None:
+    gemini_group()
+    gemini_group("other")
+    client = gemini_client(gateway_server, make_key(models=["other"]))
+    with pytest.raises(errors.ClientError) as caught:
+        client.models.generate_content(model="gem", contents="hello")
+    assert caught.value.code == 403
+    assert caught.value.status == "PERMISSION_DENIED"
+    assert google.requests == []
+    (row,) = usage_rows(gateway_server, 1)
+    assert row.status_code == 403
+
+
+def test_bad_key_is_refused(gateway_server: Any, gemini_group: Any, google: Any) -> None:
+    gemini_group()
+    client = gemini_client(gateway_server, "sk-not-a-key")
+    with pytest.raises(errors.ClientError) as caught:
+        client.models.generate_content(model="gem", contents="hello")
+    assert caught.value.code == 401
+    assert google.requests == []
+
+
+def test_unknown_model_needs_a_wildcard_group(
+    gateway_server: Any, gemini_group: Any, google: Any, make_key: Any
+) -> None:
+    client = gemini_client(gateway_server, make_key())
+    with pytest.raises(errors.ClientError) as caught:
+        client.models.generate_content(model="gemini-2.0-flash", contents="hello")
+    assert caught.value.code == 404
+    # The admin opens raw pass-through to Gemini with a wildcard group.
+    gemini_group("gemini/*", model="*")
+    from tests.conftest import reset_gateway_caches
+
+    reset_gateway_caches()
+    reply = client.models.generate_content(model="gemini-2.0-flash", contents="hello raw")
+    assert reply.text == "hello raw"
+    assert google.requests[-1].path == "/v1/models/gemini-2.0-flash:generateContent"
+    usage_rows(gateway_server, 2)
+    assert UsageLog.objects.filter(model_group="gemini/gemini-2.0-flash").count() == 1
+
+
+def test_upstream_error_is_relayed(
+    gateway_server: Any, gemini_group: Any, google: Any, make_key: Any
+) -> None:
+    gemini_group(model="error-400")
+    client = gemini_client(gateway_server, make_key())
+    with pytest.raises(errors.ClientError) as caught:
+        client.models.generate_content(model="gem", contents="hello")
+    assert caught.value.code == 400
+    assert GEMINI_KEY not in str(caught.value)
