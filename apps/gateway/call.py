@@ -15,6 +15,7 @@ from decimal import Decimal
 from django.utils import timezone
 
 from apps.core.errors import GatewayError
+from apps.gateway.client_credentials import ClientCredentials
 from apps.gateway.dialects.base import Dialect
 from apps.keys.auth import Principal
 from apps.keys.limits import Admission
@@ -68,6 +69,7 @@ class Call:
         "body_done",
         "call_type",
         "candidate",
+        "client_credentials",
         "dialect",
         "group_name",
         "headers_sent",
@@ -97,6 +99,8 @@ class Call:
         self.t0 = time.perf_counter()
         self.start_time: datetime = timezone.now()
         self.candidate: Candidate | None = None
+        # Provider credentials the client sent for this request only (never logged).
+        self.client_credentials: ClientCredentials | None = None
         self.group_name = ""
         self.usage: Usage | None = None
         self._status = 200

@@ -13,7 +13,7 @@ from decimal import Decimal
 from typing import TypeVar
 
 from apps.core.errors import UpstreamError
-from apps.gateway import tokens, upstream
+from apps.gateway import client_credentials, tokens, upstream
 from apps.gateway.call import Call, response_id_of, scrub
 from apps.providers.base import Provider, SupportsNative
 from apps.providers.registry import get_provider
@@ -28,7 +28,11 @@ async def _route(call: Call) -> list[Candidate]:
     assert call.request is not None and call.principal is not None
     model = call.request.body["model"]
     call.group_name = model
-    _group, candidates = await candidates_for(principal=call.principal, model=model)
+    group, candidates = await candidates_for(principal=call.principal, model=model)
+    if call.client_credentials is not None:
+        candidates = await client_credentials.apply(
+            call.client_credentials, group.client_credentials, group.name, candidates
+        )
     if not candidates:
         raise UpstreamError(f"No deployment serves '{model}'.", retryable=False)
     return candidates

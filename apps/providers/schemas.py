@@ -31,6 +31,9 @@ GATEWAY_ONLY_FIELDS = frozenset(
         "tags",
         "litellm_metadata",
         "guardrails",
+        # A client's own provider credentials (apps.gateway.client_credentials).
+        "api_key",
+        "api_base",
     }
 )
 

@@ -49,6 +49,7 @@ COLUMN_PARAMS = {
     "cache_read_input_token_cost",
     "headers",
     "extra_headers",
+    "configurable_clientside_auth_params",
 }
 SECRET_PARAMS = {
     "aws_access_key_id",
@@ -172,6 +173,34 @@ def _secrets_equal(stored: dict[str, Any], new: dict[str, str]) -> bool:
     if set(stored) != set(new):
         return False
     return all(isinstance(stored[k], str) and _secret_equal(stored[k], v) for k, v in new.items())
+
+
+def _client_auth(
+    group: ModelGroup, params: dict[str, Any], report: ImportReport, label: str
+) -> None:
+    """LiteLLM's ``configurable_clientside_auth_params: [api_key, api_base]`` lets the
+    group's clients send those with a request (the gateway keeps the setting per group)."""
+    value = params.get("configurable_clientside_auth_params")
+    if value is None:
+        return
+    name = f"{label}.litellm_params.configurable_clientside_auth_params"
+    if not isinstance(value, list):
+        report.unknown.append(f"{name}: must be a list")
+        return
+    changed = []
+    for item in value:
+        if item == "api_key" and not group.allow_client_api_key:
+            group.allow_client_api_key = True
+            changed.append("allow_client_api_key")
+        elif item == "api_base" and not group.allow_client_api_base:
+            group.allow_client_api_base = True
+            changed.append("allow_client_api_base")
+        elif item not in ("api_key", "api_base"):
+            # LiteLLM's regex form ({"api_base": "^https://..."}) has no equivalent: the
+            # gateway checks hosts (client_api_base_hosts on the model group).
+            report.unknown.append(f"{name}: {item!r}")
+    if changed:
+        group.save(update_fields=changed)
 
 
 def _deployment_fields(
@@ -358,6 +387,7 @@ def config_import(*, data: Any, prune: bool = True) -> ImportReport:
         if group is None:
             group, _ = ModelGroup.objects.get_or_create(name=name)
             groups[name] = group
+        _client_auth(group, entry["litellm_params"], report, label)
         existing = Deployment.objects.filter(model_id=model_id).first()
         dep, outcome = _apply(existing, group, model_id, fields)
         kind, _, what = outcome.partition(": ")

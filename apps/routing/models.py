@@ -27,6 +27,25 @@ class ModelGroup(TimeStampedModel):
     )
     model_info = models.JSONField(default=dict, blank=True)
     enabled = models.BooleanField(default=True)
+    allow_client_api_key = models.BooleanField(
+        "accept the client's provider key",
+        default=False,
+        help_text="Clients may send their own provider key (body 'api_key' or header "
+        "'x-provider-api-key'), used for that request only, never stored or logged.",
+    )
+    allow_client_api_base = models.BooleanField(
+        "accept the client's base URL",
+        default=False,
+        help_text="Clients may send their own provider base URL (body 'api_base' or header "
+        "'x-provider-api-base'), checked against the hosts below.",
+    )
+    client_api_base_hosts = models.JSONField(
+        "hosts a client's base URL may name",
+        default=list,
+        blank=True,
+        help_text="Host names or patterns ('*.openai.azure.com'); empty: any public host. "
+        "An internal address (loopback, private, link-local) only when listed exactly.",
+    )
 
     class Meta:
         ordering = ["name"]

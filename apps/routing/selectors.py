@@ -54,6 +54,16 @@ class Candidate:
 
 
 @dataclass(frozen=True, slots=True)
+class ClientCredentialPolicy:
+    """What provider credentials a group's clients may send with a request (none by
+    default); ``api_base_hosts`` are host names or fnmatch patterns."""
+
+    allow_api_key: bool = False
+    allow_api_base: bool = False
+    api_base_hosts: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
 class Group:
     name: str
     candidates: tuple[Candidate, ...]
@@ -62,6 +72,7 @@ class Group:
     # Access groups (model_info.access_groups of the group or of its deployments) a key may
     # name in its allowed models instead of the group itself.
     access_groups: frozenset[str] = frozenset()
+    client_credentials: ClientCredentialPolicy = ClientCredentialPolicy()
 
 
 @dataclass(slots=True)
@@ -189,6 +200,15 @@ def load_table() -> RoutingTable:
             settings=dict(grp.settings or {}),
             model_info=dict(grp.model_info or {}),
             access_groups=frozenset(access.get(grp.pk, set()) | _access_groups(grp.model_info)),
+            client_credentials=ClientCredentialPolicy(
+                allow_api_key=grp.allow_client_api_key,
+                allow_api_base=grp.allow_client_api_base,
+                api_base_hosts=tuple(
+                    str(h).strip().lower()
+                    for h in grp.client_api_base_hosts or ()
+                    if str(h).strip()
+                ),
+            ),
         )
         if not group.candidates:
             continue
