@@ -64,3 +64,20 @@ def key_regenerate(*, key: VirtualKey) -> tuple[VirtualKey, str]:
     key.key_display = hashing.display(raw)
     key.save(update_fields=["digest", "key_display", "updated_at"])
     return key, raw
+
+
+def master_key_ensure(*, configured: str | None) -> str | None:
+    """Make sure the gateway has a master key. Returns a new raw key (stored only as a
+    digest, shown to the operator once) when neither ``configured`` (the environment's) nor
+    the stored proxy config holds one; None otherwise."""
+    from apps.core.models import ProxyConfig
+
+    if configured:
+        return None
+    config, _ = ProxyConfig.objects.get_or_create(pk=1)
+    if config.master_key_digest or config.master_key_ref:
+        return None
+    raw = hashing.make_key()
+    config.master_key_digest = hashing.digest(raw)
+    config.save(update_fields=["master_key_digest"])
+    return raw

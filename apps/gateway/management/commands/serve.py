@@ -1,4 +1,10 @@
-"""``manage.py serve``: migrate, import a config, and serve the ASGI app.
+"""``manage.py serve``: migrate, import a config (or serve one ``--model``), and serve the
+ASGI app.
+
+``--model provider/name [--alias NAME] [--api-base URL]`` serves that one model with no config
+file, as ``litellm --model`` does; the provider's key is read from its usual environment
+variable (OPENAI_API_KEY, ANTHROPIC_API_KEY...). When no master key is set anywhere, one is
+made and printed once (only its digest is kept), so the gateway never runs open.
 
 uvicorn (uvloop + httptools) by default; ``--workers N`` runs N processes, each on its own
 SO_REUSEPORT socket (see ``apps.gateway.workers``; uvicorn's shared-socket supervisor where the
@@ -19,6 +25,9 @@ from django.conf import settings
 from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
+from apps.core.conf import conf
+from apps.keys.services import master_key_ensure
+from apps.providers.registry import UnknownProvider
 from apps.routing.config_io import ConfigError, apply_environment, config_import
 from apps.routing.management.commands.import_config import load_config_file
 
@@ -41,6 +50,9 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--config", help="A LiteLLM-style config.yaml to import first.")
+        parser.add_argument("--model", help="Serve this one model (provider/name), no config.")
+        parser.add_argument("--alias", help="The name clients use for --model.")
+        parser.add_argument("--api-base", default="", help="The upstream base URL for --model.")
         parser.add_argument("--host", default=os.environ.get("HOST", "0.0.0.0"))  # noqa: S104
         parser.add_argument("--port", type=int, default=int(os.environ.get("PORT", "4000")))
         parser.add_argument("--workers", type=int, default=int(os.environ.get("WORKERS", "1")))
@@ -63,12 +75,36 @@ class Command(BaseCommand):
             apply_environment(data)
             for line in report.lines():
                 self.stdout.write(line)
+        if opts["alias"] and not opts["model"]:
+            raise CommandError("--alias names the model of --model")
+        new_master = None
+        if opts["model"]:
+            self._serve_model(opts)
+            new_master = master_key_ensure(configured=conf.PROXY_MASTER_KEY)
         call_command("collectstatic", interactive=False, verbosity=0)
         self._banner(opts)
+        if new_master:
+            self.stdout.write(f"  Master key:      {new_master}  (shown once; keep it)")
+            self.stdout.flush()
         if opts["server"] == "daphne":
             self._daphne(opts)
         else:
             self._uvicorn(opts)
+
+    def _serve_model(self, opts: dict[str, Any]) -> None:
+        from apps.routing.services import model_serve
+
+        try:
+            deployment = model_serve(
+                model=opts["model"], alias=opts["alias"], api_base=opts["api_base"]
+            )
+        except UnknownProvider as exc:
+            raise CommandError(f"--model: unknown provider '{exc.args[0]}'") from None
+        except ValueError as exc:
+            raise CommandError(f"--model: {exc}") from None
+        self.stdout.write(
+            f"Serving model '{deployment.group.name}' -> {deployment.provider}/{deployment.model}"
+        )
 
     def _banner(self, opts: dict[str, Any]) -> None:
         host = "localhost" if opts["host"] in ("0.0.0.0", "::") else opts["host"]  # noqa: S104
