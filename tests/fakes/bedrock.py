@@ -6,6 +6,11 @@ signature that it recomputes with botocore from the known test credentials over 
 actually received (method, raw path, signed headers, body bytes). Every request is recorded in
 ``app[REQUESTS]``.
 
+InvokeModel answers as Anthropic models on Bedrock do (a Messages body, the token counts also
+in ``X-Amzn-Bedrock-*-Token-Count`` headers); InvokeModelWithResponseStream sends ``chunk``
+events whose base64 ``bytes`` hold Messages stream events, the last with
+``amazon-bedrock-invocationMetrics``.
+
 Behaviour is chosen by the model id in the path:
 - ``error-<ExceptionName>`` answers that error with Bedrock's status, header and body;
 - ``stream-error-<eventName>`` streams a little text, then that exception event;
@@ -19,6 +24,7 @@ API_runtime_ConverseStream.html, https://docs.aws.amazon.com/transcribe/latest/d
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
 import re
 import struct
@@ -290,6 +296,84 @@ def stream_frames(payload: dict[str, Any], config: FakeConfig) -> list[bytes]:
     return frames
 
 
+def _invoke_text(payload: dict[str, Any]) -> str:
+    said = ""
+    for message in reversed(payload.get("messages") or []):
+        if message.get("role") == "user":
+            content = message.get("content")
+            said = (
+                content
+                if isinstance(content, str)
+                else " ".join(b.get("text", "") for b in content or [] if isinstance(b, dict))
+            )
+            break
+    return f"Invoked: {said}"
+
+
+def _invoke_counts(payload: dict[str, Any], text: str) -> tuple[int, int]:
+    return len(orjson.dumps(payload.get("messages"))) // 8 + 1, len(text) // 4 + 1
+
+
+def invoke_body(payload: dict[str, Any]) -> tuple[dict[str, Any], dict[str, str]]:
+    text = _invoke_text(payload)
+    prompt, completion = _invoke_counts(payload, text)
+    body = {
+        "id": "msg_bdrk_01",
+        "type": "message",
+        "role": "assistant",
+        "model": "claude-3-5-sonnet-20240620",
+        "content": [{"type": "text", "text": text}],
+        "stop_reason": "end_turn",
+        "usage": {"input_tokens": prompt, "output_tokens": completion},
+    }
+    headers = {
+        "X-Amzn-Bedrock-Input-Token-Count": str(prompt),
+        "X-Amzn-Bedrock-Output-Token-Count": str(completion),
+        "X-Amzn-Bedrock-Invocation-Latency": "321",
+    }
+    return body, headers
+
+
+def chunk_frame(event: dict[str, Any]) -> bytes:
+    payload = {"bytes": base64.b64encode(orjson.dumps(event)).decode(), "p": "abcd"}
+    headers = {
+        ":event-type": "chunk",
+        ":content-type": "application/json",
+        ":message-type": "event",
+    }
+    return encode_message(headers, orjson.dumps(payload))
+
+
+def invoke_stream_frames(payload: dict[str, Any]) -> list[bytes]:
+    text = _invoke_text(payload)
+    prompt, completion = _invoke_counts(payload, text)
+    start = {"id": "msg_bdrk_02", "type": "message", "role": "assistant", "content": []}
+    start["usage"] = {"input_tokens": prompt, "output_tokens": 1}
+    events: list[dict[str, Any]] = [
+        {"type": "message_start", "message": start},
+        {"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""}},
+    ]
+    for piece in _pieces(text):
+        events.append(
+            {
+                "type": "content_block_delta",
+                "index": 0,
+                "delta": {"type": "text_delta", "text": piece},
+            }
+        )
+    events.append({"type": "content_block_stop", "index": 0})
+    events.append(
+        {
+            "type": "message_delta",
+            "delta": {"stop_reason": "end_turn"},
+            "usage": {"output_tokens": completion},
+        }
+    )
+    metrics = {"inputTokenCount": prompt, "outputTokenCount": completion, "invocationLatency": 321}
+    events.append({"type": "message_stop", "amazon-bedrock-invocationMetrics": metrics})
+    return [chunk_frame(e) for e in events]
+
+
 async def _handle(request: web.Request) -> web.StreamResponse:
     body = await request.read()
     request.app[REQUESTS].append(
@@ -314,8 +398,12 @@ async def _handle(request: web.Request) -> web.StreamResponse:
         payload = orjson.loads(body)
     except orjson.JSONDecodeError:
         return _error(400, "SerializationException", "Could not parse the request body.")
-    if request.match_info["action"] == "converse":
+    action = request.match_info["action"]
+    if action == "converse":
         return web.json_response(converse_body(payload, config))
+    if action == "invoke":
+        body, headers = invoke_body(payload)
+        return web.json_response(body, headers=headers)
 
     response = web.StreamResponse(
         headers={
@@ -324,7 +412,9 @@ async def _handle(request: web.Request) -> web.StreamResponse:
         }
     )
     await response.prepare(request)
-    if model.startswith("stream-error-"):
+    if action == "invoke-with-response-stream":
+        frames = invoke_stream_frames(payload)
+    elif model.startswith("stream-error-"):
         frames = stream_frames(payload, config)[:3]
         frames.append(exception_frame(model.removeprefix("stream-error-"), "Stream failed."))
     else:
@@ -346,5 +436,8 @@ def create_app(**config: Any) -> web.Application:
     app = web.Application()
     app[REQUESTS] = []
     app[CONFIG] = FakeConfig(**config)
-    app.router.add_post("/model/{model:.+}/{action:converse|converse-stream}", _handle)
+    app.router.add_post(
+        "/model/{model:.+}/{action:converse|converse-stream|invoke|invoke-with-response-stream}",
+        _handle,
+    )
     return app

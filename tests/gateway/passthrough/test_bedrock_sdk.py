@@ -3,6 +3,7 @@ Bedrock runtime, which checks the gateway's own SigV4 signature (the deployment'
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import boto3
@@ -148,3 +149,48 @@ def test_upstream_error_is_relayed(
     client = runtime(gateway_server, make_key())
     with pytest.raises(client.exceptions.ValidationException):
         client.converse(modelId="claude", messages=user("hello"))
+
+
+def test_invoke_model(
+    gateway_server: Any, bedrock_group: Any, bedrock_fake: Any, make_key: Any
+) -> None:
+    bedrock_group()
+    body = {
+        "anthropic_version": "bedrock-2023-05-31",
+        "max_tokens": 64,
+        "messages": [{"role": "user", "content": "hello invoke"}],
+    }
+    reply = runtime(gateway_server, make_key()).invoke_model(
+        modelId="claude", body=json.dumps(body)
+    )
+    answer = json.loads(reply["body"].read())
+    assert answer["content"][0]["text"] == "Invoked: hello invoke"
+    headers = reply["ResponseMetadata"]["HTTPHeaders"]
+    (row,) = usage_rows(gateway_server, 1)
+    assert row.call_type == "bedrock:invoke"
+    assert row.prompt_tokens == int(headers["x-amzn-bedrock-input-token-count"])
+    assert row.completion_tokens == answer["usage"]["output_tokens"]
+
+
+def test_invoke_model_with_response_stream(
+    gateway_server: Any, bedrock_group: Any, bedrock_fake: Any, make_key: Any
+) -> None:
+    bedrock_group()
+    body = {
+        "anthropic_version": "bedrock-2023-05-31",
+        "max_tokens": 64,
+        "messages": [{"role": "user", "content": "stream invoke"}],
+    }
+    reply = runtime(gateway_server, make_key()).invoke_model_with_response_stream(
+        modelId="claude", body=json.dumps(body)
+    )
+    events = [json.loads(e["chunk"]["bytes"]) for e in reply["body"]]
+    text = "".join(e["delta"].get("text", "") for e in events if e["type"] == "content_block_delta")
+    assert text == "Invoked: stream invoke"
+    metrics = events[-1]["amazon-bedrock-invocationMetrics"]
+    (row,) = usage_rows(gateway_server, 1)
+    assert row.stream and row.call_type == "bedrock:invoke-stream"
+    assert (row.prompt_tokens, row.completion_tokens) == (
+        metrics["inputTokenCount"],
+        metrics["outputTokenCount"],
+    )
