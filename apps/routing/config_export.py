@@ -47,6 +47,16 @@ def config_export(*, include_secrets: bool = False) -> dict[str, Any]:
             value = _export_secret(stored, include_secrets)
             if value:
                 params[name] = value
+        clientside = [
+            name
+            for name, allowed in (
+                ("api_key", dep.group.allow_client_api_key),
+                ("api_base", dep.group.allow_client_api_base),
+            )
+            if allowed
+        ]
+        if clientside:
+            params["configurable_clientside_auth_params"] = clientside
         info = {"id": dep.model_id, **(dep.model_info or {})}
         if not dep.enabled:
             info["enabled"] = False
