@@ -20,7 +20,7 @@ from apps.gateway.dialects.base import StreamEncoder
 from apps.providers.schemas import CanonicalRequest, Result, Target
 
 # Upstream error headers the client may see.
-_RELAYED_HEADERS = ("content-type", "x-amzn-errortype", "retry-after", "retry-after-ms")
+_RELAYED_HEADERS = ("x-amzn-errortype", "retry-after", "retry-after-ms")
 
 
 class RelayedError(UpstreamError):

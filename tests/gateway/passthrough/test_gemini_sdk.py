@@ -129,3 +129,35 @@ def test_upstream_error_is_relayed(
         client.models.generate_content(model="gem", contents="hello")
     assert caught.value.code == 400
     assert GEMINI_KEY not in str(caught.value)
+
+
+def test_relayed_error_has_one_content_type(
+    gateway_server: Any, gateway_http: Any, gemini_group: Any, google: Any, make_key: Any
+) -> None:
+    """Regression: an upstream error's own content-type was sent beside the gateway's."""
+    gemini_group(model="error-429")
+    resp = gateway_http.post(
+        "/gemini/v1beta/models/gem:generateContent",
+        json={"contents": [{"parts": [{"text": "hi"}]}]},
+        headers={"x-goog-api-key": make_key()},
+    )
+    assert resp.status_code == 429
+    assert len(resp.headers.get_list("content-type")) == 1
+    assert resp.json()["error"]["status"] == "RESOURCE_EXHAUSTED"
+
+
+def test_next_deployment_after_a_retryable_failure(
+    gateway_server: Any, gemini_group: Any, vertex_group: Any, google: Any, make_key: Any
+) -> None:
+    gemini_group(model="error-503", order=1)
+    gemini_group(model="gemini-2.5-flash", order=2)
+    vertex_group("gem", order=0)  # another provider's deployment: not used on /gemini
+    client = gemini_client(gateway_server, make_key())
+    reply = client.models.generate_content(model="gem", contents="second one")
+    assert reply.text == "second one"
+    assert [r.path.split("/")[-1] for r in google.requests] == [
+        "error-503:generateContent",
+        "gemini-2.5-flash:generateContent",
+    ]
+    (row,) = usage_rows(gateway_server, 1)
+    assert row.status_code == 200 and row.upstream_model == "gemini-2.5-flash"
