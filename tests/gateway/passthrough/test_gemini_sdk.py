@@ -161,3 +161,30 @@ def test_next_deployment_after_a_retryable_failure(
     ]
     (row,) = usage_rows(gateway_server, 1)
     assert row.status_code == 200 and row.upstream_model == "gemini-2.5-flash"
+
+
+def test_vertex_stream(gateway_server: Any, vertex_group: Any, google: Any, make_key: Any) -> None:
+    vertex_group()
+    client = gemini_client(gateway_server, make_key(models=["vtx"]), route="vertex_ai")
+    chunks = list(client.models.generate_content_stream(model="vtx", contents="vertex streams"))
+    assert "".join(c.text or "" for c in chunks) == "vertex streams"
+    assert google.requests[-1].path.endswith("gemini-2.5-pro:streamGenerateContent?alt=sse")
+    (row,) = usage_rows(gateway_server, 1)
+    assert row.stream and row.provider == "vertex_ai"
+    assert row.completion_tokens == chunks[-1].usage_metadata.candidates_token_count > 0
+
+
+def test_path_traversal_is_refused(
+    gateway_server: Any, gateway_http: Any, gemini_group: Any, google: Any, make_key: Any
+) -> None:
+    gemini_group()
+    # Percent-encoded, so the client sends the dots as they are; the path arrives decoded.
+    for model in ("gem/%2E%2E/other", "%2E/gem", "gem%2F..%2Fx", "gem%2F%2Fx"):
+        resp = gateway_http.post(
+            f"/gemini/v1beta/models/{model}:generateContent",
+            json={"contents": []},
+            headers={"x-goog-api-key": make_key()},
+        )
+        assert resp.status_code == 400, model
+        assert resp.json()["error"]["status"] == "INVALID_ARGUMENT"
+    assert google.requests == []

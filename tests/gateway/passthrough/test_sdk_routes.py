@@ -111,3 +111,14 @@ def test_azure_endpoint(gateway_server: Any, azure_group: Any, make_key: Any) ->
     assert {r.provider for r in rows} == {"azure"}
     assert all(r.prompt_tokens > 0 for r in rows)
     assert fake_azure.API_KEY not in str([r.error_message for r in rows])
+
+
+def test_anthropic_count_tokens(
+    gateway_server: Any, claude_group: Any, anthropic_fake: Any, make_key: Any
+) -> None:
+    claude_group()
+    count = anthropic_client(gateway_server, make_key()).messages.count_tokens(
+        model="claude", messages=[{"role": "user", "content": "count me"}]
+    )
+    assert count.input_tokens > 0
+    assert anthropic_fake.requests[-1].path == "/v1/messages/count_tokens"
