@@ -10,6 +10,7 @@ raises the exception it would have raised against the provider; errors of the ga
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 
 import orjson
@@ -21,6 +22,19 @@ from apps.providers.schemas import CanonicalRequest, Result, Target
 
 # Upstream error headers the client may see.
 _RELAYED_HEADERS = ("x-amzn-errortype", "retry-after", "retry-after-ms")
+# Deployment parameters holding credentials (aws_session_token, vertex_credentials...), by name.
+_SECRET_PARAM = re.compile(r"secret|token|key|credential|password", re.IGNORECASE)
+# Shorter values (a region, a project) are not secrets and would match unrelated text.
+_MIN_SECRET_LEN = 12
+
+
+def scrub_upstream(text: str, target: Target) -> str:
+    """``text`` from an upstream without any credential of ``target``: its key and token, and
+    every credential-like parameter (AWS signature errors quote the session token)."""
+    for name, value in target.params.items():
+        if isinstance(value, str) and len(value) >= _MIN_SECRET_LEN and _SECRET_PARAM.search(name):
+            text = text.replace(value, "****")
+    return scrub(text, target)
 
 
 class RelayedError(UpstreamError):
@@ -46,8 +60,8 @@ class RelayedError(UpstreamError):
             param=source.param,
             headers={name: lowered[name] for name in _RELAYED_HEADERS if name in lowered},
         )
-        self.message = scrub(self.message, target)
-        self.body = scrub(body.decode("utf-8", "replace"), target).encode()
+        self.message = scrub_upstream(self.message, target)
+        self.body = scrub_upstream(body.decode("utf-8", "replace"), target).encode()
 
 
 _RPC_STATUS = {

@@ -194,3 +194,24 @@ def test_invoke_model_with_response_stream(
         metrics["inputTokenCount"],
         metrics["outputTokenCount"],
     )
+
+
+def test_signature_error_does_not_relay_the_session_token(
+    gateway_server: Any, bedrock_group: Any, bedrock_fake: Any, make_key: Any
+) -> None:
+    """Regression: AWS quotes the canonical request (with x-amz-security-token) in a
+    signature error, and the relayed body carried the deployment's session token."""
+    from apps.core.secrets import encrypt
+
+    bedrock_group(
+        secret_params={
+            "aws_access_key_id": fake.ACCESS_KEY,
+            "aws_secret_access_key": encrypt("not-the-right-secret-key-0123"),
+            "aws_session_token": encrypt(fake.SESSION_TOKEN),
+        }
+    )
+    client = runtime(gateway_server, make_key())
+    with pytest.raises(botocore.exceptions.ClientError) as caught:
+        client.converse(modelId="claude", messages=user("hello"))
+    assert "InvalidSignature" in caught.value.response["Error"]["Code"]
+    assert fake.SESSION_TOKEN not in str(caught.value.response)
