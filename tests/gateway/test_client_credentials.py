@@ -15,8 +15,9 @@ from apps.providers.schemas import Target
 from apps.routing.models import ModelGroup
 from apps.routing.selectors import Candidate, ClientCredentialPolicy
 from tests.gateway.helpers import usage_rows
+from tests.leaks import secret
 
-CLIENT_KEY = "sk-client-own-provider-key-0123456789"
+CLIENT_KEY = secret("sk-client-own-provider-key-0123456789")
 
 
 def run(coro: Any) -> Any:

@@ -15,8 +15,9 @@ from tests.fakes import azure as fake_azure_mod
 from tests.fakes import bedrock as fake_bedrock_mod
 from tests.fakes import gemini as fake_gemini_mod
 from tests.fakes.server import BackgroundServer
+from tests.leaks import secret
 
-GEMINI_KEY = "gemini-upstream-secret-key"
+GEMINI_KEY = secret("gemini-upstream-secret-key")
 BEDROCK_MODEL = "anthropic.claude-3-5-sonnet-20240620-v1:0"
 
 

@@ -11,8 +11,10 @@ from google.genai import errors, types
 from apps.routing.models import ModelGroup
 from tests.conftest import reset_gateway_caches
 from tests.gateway.helpers import E2E
+from tests.leaks import secret
 
 pytestmark = E2E
+CLIENT_GEMINI_KEY = secret("client-gemini-key")
 
 
 def test_client_key_on_a_native_route(
@@ -21,7 +23,7 @@ def test_client_key_on_a_native_route(
     """The Gen AI SDK sends its own provider key in a header on /gemini."""
     gemini_group()
     options = types.HttpOptions(
-        base_url=gateway_server.url + "/gemini", headers={"x-provider-api-key": "client-gemini-key"}
+        base_url=gateway_server.url + "/gemini", headers={"x-provider-api-key": CLIENT_GEMINI_KEY}
     )
     client = genai.Client(api_key=make_key(), http_options=options)
     with pytest.raises(errors.ClientError) as caught:
@@ -31,5 +33,5 @@ def test_client_key_on_a_native_route(
     reset_gateway_caches()
     with pytest.raises(errors.ClientError) as caught:  # the fake knows only its own key
         client.models.generate_content(model="gem", contents="hello")
-    assert google.requests[-1].headers["x-goog-api-key"] == "client-gemini-key"
-    assert "client-gemini-key" not in str(caught.value)
+    assert google.requests[-1].headers["x-goog-api-key"] == CLIENT_GEMINI_KEY
+    assert CLIENT_GEMINI_KEY not in str(caught.value)
