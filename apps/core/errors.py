@@ -102,6 +102,8 @@ class UpstreamError(GatewayError):
     http_status = 502
     type = "api_error"
     code = "upstream_error"
+    # Whether the upstream may have received the request (see the transport errors below).
+    request_sent: bool = True
 
     def __init__(
         self,
@@ -134,6 +136,54 @@ class UpstreamUnavailable(UpstreamError):
     http_status = 502
     type = "api_error"
     code = "upstream_unavailable"
+
+
+# Transport failures, typed so the router can tell a safe retry from a possible duplicate.
+# ``request_sent`` is False only when the upstream cannot have seen the request (the connection
+# was never made, TLS failed, no connection could be had): retrying it never duplicates a
+# generation. When True the upstream may have read the request and started (and billed) work,
+# so it must not be replayed silently.
+
+
+class UpstreamConnectFailed(UpstreamUnavailable):
+    """No connection could be made (refused, unreachable, name not resolved, proxy refused)."""
+
+    code = "upstream_connect_failed"
+    request_sent = False
+
+
+class UpstreamConnectTimeout(UpstreamTimeout):
+    """The connection was not established in time; nothing was sent."""
+
+    code = "upstream_connect_timeout"
+    request_sent = False
+
+
+class UpstreamTLSError(UpstreamUnavailable):
+    """The TLS handshake failed (untrusted or wrong-host certificate...); nothing was sent."""
+
+    code = "upstream_tls_error"
+    request_sent = False
+
+
+class UpstreamPoolExhausted(UpstreamError):
+    """Every connection allowed to this upstream was busy for the whole queue timeout."""
+
+    http_status = 503
+    code = "upstream_pool_exhausted"
+    request_sent = False
+
+
+class UpstreamDisconnected(UpstreamUnavailable):
+    """The connection ended after the request went out: the upstream may have read it."""
+
+    code = "upstream_disconnected"
+
+
+class UpstreamProtocolError(UpstreamUnavailable):
+    """The upstream's answer is not valid HTTP, or exceeds the gateway's limits."""
+
+    code = "upstream_protocol_error"
 
 
 class ServiceUnavailable(GatewayError):
