@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from apps.core.errors import UpstreamProtocolError
 from apps.providers.schemas import StreamChunk
 
 
@@ -17,30 +18,65 @@ class SSEEvent:
     data: bytes
 
 
-class SSEParser:
-    __slots__ = ("_buf", "_cr")
+# The largest event the parser holds: past it the stream is refused (an upstream sending one
+# event without end would otherwise grow the buffer without bound). Generous: an event with an
+# inline image in base64 is a few MB.
+MAX_EVENT_BYTES = 32 * 1024 * 1024
 
-    def __init__(self) -> None:
-        self._buf = b""
+
+class SSEParser:
+    """Linear in the bytes fed, however they are split: an unfinished event is kept as a list
+    of pieces, joined once when its end arrives; only the new piece is searched for it."""
+
+    __slots__ = ("_cr", "_parts", "_size", "max_event_bytes")
+
+    def __init__(self, max_event_bytes: int = MAX_EVENT_BYTES) -> None:
+        self._parts: list[bytes] = []
+        self._size = 0
         self._cr = False
+        self.max_event_bytes = max_event_bytes
 
     @property
     def idle(self) -> bool:
         """Nothing is buffered: the next byte starts a new event."""
-        return not self._buf and not self._cr
+        return not self._parts and not self._cr
+
+    def _keep(self, piece: bytes) -> None:
+        self._size += len(piece)
+        if self._size > self.max_event_bytes:
+            self._parts.clear()
+            self._size = 0
+            raise UpstreamProtocolError(
+                f"the upstream sent a stream event over {self.max_event_bytes} bytes."
+            )
+        self._parts.append(piece)
 
     def feed(self, chunk: bytes) -> list[SSEEvent]:
+        if not chunk:  # must not forget a CR that ended the previous piece
+            return []
         if b"\r" in chunk or self._cr:
             if self._cr and chunk.startswith(b"\n"):
                 chunk = chunk[1:]
             self._cr = chunk.endswith(b"\r")
             chunk = chunk.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
-        buf = self._buf + chunk if self._buf else chunk
-        if b"\n\n" not in buf:
-            self._buf = buf
+        if not chunk:
             return []
+        parts = self._parts
+        if b"\n\n" not in chunk and not (
+            parts and parts[-1].endswith(b"\n") and chunk.startswith(b"\n")
+        ):
+            self._keep(chunk)
+            return []
+        if parts:
+            parts.append(chunk)
+            buf = b"".join(parts)
+            parts.clear()
+            self._size = 0
+        else:
+            buf = chunk
         *blocks, rest = buf.split(b"\n\n")
-        self._buf = rest
+        if rest:
+            self._keep(rest)
         events = []
         for block in blocks:
             event = _parse_block(block)
@@ -50,7 +86,9 @@ class SSEParser:
 
     def finish(self) -> list[SSEEvent]:
         """Dispatch a final event that was not followed by a blank line."""
-        block, self._buf = self._buf, b""
+        block = b"".join(self._parts)
+        self._parts.clear()
+        self._size = 0
         event = _parse_block(block.rstrip(b"\n")) if block.strip() else None
         return [event] if event is not None else []
 
