@@ -165,6 +165,14 @@ GATEWAY_REDIS_TIMEOUT_S = env_float("GATEWAY_REDIS_TIMEOUT_S", 0.5)
 GATEWAY_MAX_BODY_BYTES = env_int("GATEWAY_MAX_BODY_BYTES", 32 * 1024 * 1024)
 GATEWAY_DEFAULT_TIMEOUT_S = env_float("GATEWAY_DEFAULT_TIMEOUT_S", 600.0)
 GATEWAY_CONNECT_TIMEOUT_S = env_float("GATEWAY_CONNECT_TIMEOUT_S", 10.0)
+# Upstream connections: at most this many at once to one origin (scheme, host, port); a call
+# finding them all busy waits up to the queue timeout, then fails with 503.
+GATEWAY_UPSTREAM_CONNECTIONS_PER_ORIGIN = env_int("GATEWAY_UPSTREAM_CONNECTIONS_PER_ORIGIN", 1024)
+GATEWAY_UPSTREAM_QUEUE_TIMEOUT_S = env_float("GATEWAY_UPSTREAM_QUEUE_TIMEOUT_S", 10.0)
+# Largest non-stream upstream answer (after decompression) the gateway reads.
+GATEWAY_UPSTREAM_MAX_RESPONSE_BYTES = env_int(
+    "GATEWAY_UPSTREAM_MAX_RESPONSE_BYTES", 64 * 1024 * 1024
+)
 # How long cached keys and the routing table live before a reload even without an invalidation
 # message, and how often each process polls the change marker when no Redis is configured.
 GATEWAY_CACHE_TTL_S = env_float("GATEWAY_CACHE_TTL_S", 300.0)

@@ -20,17 +20,21 @@ from apps.gateway.http import Receive, Request, Scope, Send, send_response
 from apps.gateway.routes import gateway_routes
 from apps.gateway.upstream import close_pool, configuration_error
 from apps.keys import budgets, spend_sync
-from apps.providers.schemas import UpstreamRequest
+from apps.providers.schemas import Target, UpstreamRequest
 from apps.usage import callbacks
 from apps.usage.writer import writer
 
 logger = logging.getLogger(__name__)
 
 
+# What the transport needs to know of a webhook callback's destination (no credentials).
+_CALLBACK = Target(deployment_id="", provider="callback", model="", timeout_s=10.0)
+
+
 async def post_callback(url: str, headers: Mapping[str, str], body: bytes) -> int:
     """Webhook callbacks go out through the gateway's own HTTP client (pooling, proxies)."""
     request = UpstreamRequest(method="POST", url=url, headers=headers, body=body)
-    response = await upstream.send(request, timeout_s=10.0, provider="callback")
+    response = await upstream.send(request, target=_CALLBACK)
     return response.status
 
 

@@ -88,7 +88,7 @@ async def _complete(call: Call, candidate: Candidate, provider: Provider) -> Res
         return local.local_response(request, target)
     target = await tokens.with_token(provider, target)
     req = build_request(provider, request, target)
-    resp = await upstream.send(req, timeout_s=target.timeout_s, provider=target.provider)
+    resp = await upstream.send(req, target=target)
     if resp.status >= 400:
         raise provider.parse_error(resp.status, resp.body, resp.headers)
     native = native_of(provider, request)

@@ -80,8 +80,7 @@ class StreamRelay:
             return
         target = await tokens.with_token(provider, candidate.target)
         req = pipeline.build_request(provider, self.request, target)
-        timeout = target.stream_timeout_s or target.timeout_s
-        async with upstream.open_stream(req, timeout_s=timeout, provider=target.provider) as up:
+        async with upstream.open_stream(req, target=target) as up:
             if up.status >= 400:
                 body = await up.read_all()
                 raise provider.parse_error(up.status, body, up.headers)

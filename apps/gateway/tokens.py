@@ -20,7 +20,7 @@ _inflight: dict[str, asyncio.Future[tuple[str, float]]] = {}
 
 async def _fetch(provider: SupportsTokenAuth, target: Target) -> tuple[str, float]:
     req = provider.build_token_request(target, clock.time())
-    resp = await upstream.send(req, timeout_s=30.0, provider=target.provider)
+    resp = await upstream.send(req, target=target, timeout_s=30.0)
     if resp.status >= 400:
         raise UpstreamError(
             f"{target.provider} error: the credentials were refused by the token endpoint "

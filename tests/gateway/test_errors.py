@@ -257,7 +257,7 @@ def test_connection_refused_is_502(gateway_server, make_deployment, gateway_http
     response = gateway_http.post(CHAT, json={"model": "gpt", "messages": HELLO, "stream": stream})
     assert response.status_code == 502
     error = openai_error(response)
-    assert error["code"] == "upstream_unavailable"
+    assert error["code"] == "upstream_connect_failed"
     assert "cannot connect to 127.0.0.1" in error["message"]
     [row] = usage_rows(gateway_server, 1)
     assert row.status_code == 502

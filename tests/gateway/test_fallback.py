@@ -64,5 +64,5 @@ def test_no_fallback_once_the_stream_has_started(gateway_http, openai_upstream, 
     body = {"model": "gpt", "messages": HELLO, "stream": True}
     with gateway_http.stream("POST", CHAT, json=body) as response:
         raw = response.read()
-    assert b'"upstream_unavailable"' in raw
+    assert b'"upstream_disconnected"' in raw
     assert [r.body["model"] for r in fake_openai.requests] == ["stream-break"]

@@ -179,12 +179,12 @@ def test_upstream_connection_cut_mid_stream_is_an_error_not_a_clean_stop(
     assert b"[DONE]" not in data
     chunks = sse_json(raw)
     assert chunks[0]["choices"][0]["delta"]["role"] == "assistant"
-    assert chunks[-1]["error"]["code"] == "upstream_unavailable"
+    assert chunks[-1]["error"]["code"] == "upstream_disconnected"
     with pytest.raises(openai.APIError):
         list(openai_client().chat.completions.create(model="gpt", messages=LONG, stream=True))
     rows = usage_rows(gateway_server, 2)
     assert [r.status_code for r in rows] == [502, 502]
-    assert rows[0].error_type == "upstream_unavailable"
+    assert rows[0].error_type == "upstream_disconnected"
 
 
 def test_upstream_error_before_the_first_byte_is_a_plain_error_response(

@@ -131,7 +131,7 @@ async def _relay_complete(
     req: UpstreamRequest,
     native: NativeCall,
 ) -> Decimal:
-    resp = await upstream.send(req, timeout_s=target.timeout_s, provider=target.provider)
+    resp = await upstream.send(req, target=target)
     if resp.status >= 400:
         raise _failure(provider, target, resp.status, resp.body, resp.headers)
     call.usage = native.usage(resp.body, resp.headers)
@@ -155,8 +155,7 @@ async def _relay_stream(
 ) -> None:
     """Relay the upstream stream chunk by chunk. A failure after the first byte ends the
     response where it is (the framing has no gateway error event) and is recorded."""
-    timeout = target.stream_timeout_s or target.timeout_s
-    async with upstream.open_stream(req, timeout_s=timeout, provider=target.provider) as up:
+    async with upstream.open_stream(req, target=target) as up:
         if up.status >= 400:
             body = await up.read_all()
             raise _failure(provider, target, up.status, body, up.headers)

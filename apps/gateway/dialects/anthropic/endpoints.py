@@ -58,9 +58,7 @@ async def count_tokens(req: Request) -> None:
             native, counter = provider.native, provider.count_tokens
             if native is not None and native.native_format == NATIVE_FORMAT and counter:
                 upstream_req = counter.build_count_tokens_request(body, candidate.target)
-                resp = await upstream.send(
-                    upstream_req, timeout_s=candidate.target.timeout_s, provider=provider.name
-                )
+                resp = await upstream.send(upstream_req, target=candidate.target)
                 if resp.status >= 400:
                     raise provider.parse_error(resp.status, resp.body, resp.headers)
                 await send_response(req.send, 200, resp.body)

@@ -1,4 +1,4 @@
-"""The upstream client through an outbound proxy: CONNECT tunnels for https, absolute-form
+"""The upstream transport through an outbound proxy: CONNECT tunnels for https, absolute-form
 requests for http, proxy credentials, NO_PROXY, and a proxy that says no."""
 
 from __future__ import annotations
@@ -6,17 +6,25 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
+import socket
 import ssl
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
+from yarl import URL
 
-from apps.core.errors import UpstreamUnavailable
-from apps.gateway import h1, upstream
-from apps.providers.schemas import UpstreamRequest
-from tests.gateway.h1.support import echo, loopback_server, scripted, self_signed_certificate
+from apps.core.errors import UpstreamConnectFailed
+from apps.gateway import upstream
+from apps.gateway.upstream.proxy import InvalidProxy, Proxies, parse_proxy
+from tests.gateway.upstream.support import (
+    echo,
+    fetch,
+    loopback_server,
+    scripted,
+    self_signed_certificate,
+)
 
 
 @dataclass
@@ -68,30 +76,14 @@ async def fake_proxy(refuse: int | None = None) -> AsyncIterator[FakeProxy]:
         yield state
 
 
-def _pool(settings: h1.ProxySettings) -> h1.Pool:
-    return h1.Pool(asyncio.get_running_loop(), settings)
-
-
-async def _fetch(pool: h1.Pool, url: str) -> bytes:
-    resp = await pool.request(
-        "POST", url, {"x": "y"}, b"hello", connect_timeout=5.0, head_deadline=None
-    )
-    body = await resp.read(None)
-    resp.release()
-    return body
-
-
 CREDENTIALS = "Proxy-Authorization: Basic " + base64.b64encode(b"user:s@cret").decode()
 
 
-async def test_http_upstream_through_a_forwarding_proxy() -> None:
+async def test_http_upstream_through_a_forwarding_proxy(monkeypatch: pytest.MonkeyPatch) -> None:
     async with fake_proxy() as proxy, scripted(echo) as up:
-        pool = _pool(h1.ProxySettings({"http": h1.parse_proxy(proxy.url)}))
-        try:
-            assert await _fetch(pool, up.url + "/v1/chat?x=1") == b"hello"
-            assert await _fetch(pool, up.url + "/v1/chat?x=1") == b"hello"
-        finally:
-            pool.close()
+        monkeypatch.setenv("HTTP_PROXY", proxy.url)
+        assert await fetch(up.url + "/v1/chat?x=1", b"hello") == b"hello"
+        assert await fetch(up.url + "/v1/chat?x=1", b"hello") == b"hello"
     port = up.url.rsplit(":", 1)[1]
     assert len(proxy.heads) == 1  # one kept-alive connection to the proxy for both
     assert proxy.heads[0].startswith(
@@ -102,114 +94,86 @@ async def test_http_upstream_through_a_forwarding_proxy() -> None:
 
 
 @pytest.fixture
-def trusted_tls(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> ssl.SSLContext:
+async def trusted_tls(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> ssl.SSLContext:
     cert_path, key_path = self_signed_certificate(tmp_path)
     context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     context.load_cert_chain(cert_path, key_path)
     monkeypatch.setenv("SSL_CERT_FILE", str(cert_path))
-    h1.reset_tls_context()
-    yield context  # type: ignore[misc]
-    h1.reset_tls_context()
+    await upstream.close_pool()
+    return context
 
 
-async def test_https_upstream_through_a_connect_tunnel(trusted_tls: ssl.SSLContext) -> None:
+async def test_https_upstream_through_a_connect_tunnel(
+    trusted_tls: ssl.SSLContext, monkeypatch: pytest.MonkeyPatch
+) -> None:
     async with fake_proxy() as proxy, scripted(echo, ssl=trusted_tls) as up:
-        pool = _pool(h1.ProxySettings({"https": h1.parse_proxy(proxy.url)}))
-        try:
-            assert await _fetch(pool, up.url + "/v1") == b"hello"
-            assert await _fetch(pool, up.url + "/v1") == b"hello"
-        finally:
-            pool.close()
-    port = up.url.rsplit(":", 1)[1]
+        monkeypatch.setenv("HTTPS_PROXY", proxy.url)
+        assert await fetch(up.url + "/v1", b"hello") == b"hello"
+        assert await fetch(up.url + "/v1", b"hello") == b"hello"
+    port = up.url.rsplit(":", 1)[1].encode()
     assert len(proxy.heads) == 1  # one tunnel; the proxy saw nothing but CONNECT
-    assert proxy.heads[0] == (
-        b"CONNECT localhost:%s HTTP/1.1\r\nHost: localhost:%s\r\n%s\r\n\r\n"
-        % (port.encode(), port.encode(), CREDENTIALS.encode())
-    )
+    assert proxy.heads[0].startswith(b"CONNECT localhost:%s HTTP/1.1\r\n" % port)
+    assert CREDENTIALS.encode() + b"\r\n" in proxy.heads[0]
     assert up.requests[0].startswith(b"POST /v1 HTTP/1.1\r\nHost: localhost:")
     assert b"Proxy-Authorization" not in up.requests[0]
 
 
 async def test_a_refused_tunnel_names_the_proxy_not_its_credentials(
-    trusted_tls: ssl.SSLContext,
+    trusted_tls: ssl.SSLContext, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     async with fake_proxy(refuse=407) as proxy, scripted(echo, ssl=trusted_tls) as up:
-        pool = _pool(h1.ProxySettings({"https": h1.parse_proxy(proxy.url)}))
-        try:
-            with pytest.raises(h1.ConnectFailed) as info:
-                await _fetch(pool, up.url + "/v1")
-        finally:
-            pool.close()
-    assert "407" in str(info.value) and info.value.host == "127.0.0.1"
-    assert "cret" not in str(info.value)
+        monkeypatch.setenv("HTTPS_PROXY", proxy.url)
+        with pytest.raises(UpstreamConnectFailed) as info:
+            await fetch(up.url + "/v1")
+    assert "407" in info.value.message and "localhost" in info.value.message
+    assert "cret" not in info.value.message and info.value.request_sent is False
     assert up.requests == []
 
 
-async def test_no_proxy_hosts_are_reached_directly() -> None:
+async def test_no_proxy_hosts_are_reached_directly(monkeypatch: pytest.MonkeyPatch) -> None:
     async with fake_proxy() as proxy, scripted(echo) as up:
-        settings = h1.ProxySettings({"http": h1.parse_proxy(proxy.url)}, "localhost,127.0.0.1")
-        pool = _pool(settings)
-        try:
-            assert await _fetch(pool, up.url + "/v1") == b"hello"
-        finally:
-            pool.close()
+        monkeypatch.setenv("HTTP_PROXY", proxy.url)
+        monkeypatch.setenv("NO_PROXY", "localhost,127.0.0.1")
+        assert await fetch(up.url + "/v1", b"hello") == b"hello"
     assert proxy.heads == [] and len(up.requests) == 1
 
 
+async def test_an_unreachable_proxy_is_a_connect_failure(monkeypatch: pytest.MonkeyPatch) -> None:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    monkeypatch.setenv("HTTP_PROXY", f"http://user:secret@127.0.0.1:{port}")
+    with pytest.raises(UpstreamConnectFailed) as info:
+        await fetch("http://api.example/v1")
+    assert "secret" not in info.value.message and info.value.request_sent is False
+
+
 def test_proxies_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in ("http_proxy", "https_proxy", "no_proxy", "all_proxy"):
-        monkeypatch.delenv(name, raising=False)
-        monkeypatch.delenv(name.upper(), raising=False)
     monkeypatch.setenv("HTTPS_PROXY", "http://u:p%3Aw@proxy.corp:3128")
     monkeypatch.setenv("http_proxy", "proxy.corp:8080")
     monkeypatch.setenv("NO_PROXY", "localhost,.internal")
-    settings = h1.ProxySettings.from_environment()
+    settings = Proxies.from_environment()
     https = settings.by_scheme["https"]
-    assert (https.scheme, https.host, https.port) == ("http", "proxy.corp", 3128)
-    assert https.authorization == "Basic " + base64.b64encode(b"u:p:w").decode()
+    assert str(https.url) == "http://proxy.corp:3128"
+    assert https.headers == {"Proxy-Authorization": "Basic " + base64.b64encode(b"u:p:w").decode()}
     assert "p:w" not in repr(https) and "dTpw" not in repr(https)
-    assert settings.by_scheme["http"].port == 8080
-    assert settings.by_scheme["http"].authorization is None
-    assert settings.for_origin(("https", "api.openai.com", 443)) is https
-    assert settings.for_origin(("https", "llm.internal", 443)) is None
-    assert settings.for_origin(("http", "localhost", 11434)) is None
+    assert settings.by_scheme["http"].url.port == 8080
+    assert settings.by_scheme["http"].headers is None
+    assert settings.for_url(URL("https://api.openai.com/v1")) is https
+    assert settings.for_url(URL("https://llm.internal/v1")) is None
+    assert settings.for_url(URL("http://localhost:11434/v1")) is None
 
 
 @pytest.mark.parametrize("url", ["ftp://proxy:21", "http://", "http://proxy:notaport"])
 def test_a_bad_proxy_url_is_refused(url: str) -> None:
-    with pytest.raises(h1.InvalidRequest):
-        h1.parse_proxy(url)
-
-
-async def test_the_gateway_pool_uses_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
-    async with fake_proxy() as proxy, scripted(echo) as up:
-        monkeypatch.setenv("HTTP_PROXY", proxy.url)
-        monkeypatch.delenv("NO_PROXY", raising=False)
-        monkeypatch.delenv("no_proxy", raising=False)
-        await upstream.close_pool()  # a new pool reads the environment
-        try:
-            req = UpstreamRequest(method="POST", url=up.url + "/v1", headers={}, body=b"hi")
-            resp = await upstream.send(req, timeout_s=5.0, provider="openai")
-            assert resp.body == b"hi"
-            bad = UpstreamRequest(method="POST", url="http://127.0.0.1:9/v1", headers={}, body=b"")
-            with pytest.raises(UpstreamUnavailable) as info:
-                await upstream.send(bad, timeout_s=5.0, provider="openai")
-            assert "cret" not in info.value.message
-        finally:
-            await upstream.close_pool()
-    assert len(proxy.heads) == 2
+    with pytest.raises(InvalidProxy):
+        parse_proxy(url)
 
 
 async def test_a_bad_proxy_setting_fails_calls_clearly(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("HTTPS_PROXY", "socks5://user:secret@proxy.corp:1080")
-    await upstream.close_pool()
-    try:
-        req = UpstreamRequest(method="POST", url="https://api.example/v1", headers={}, body=b"")
-        with pytest.raises(UpstreamUnavailable) as info:
-            await upstream.send(req, timeout_s=5.0, provider="openai")
-    finally:
-        monkeypatch.delenv("HTTPS_PROXY")
-        await upstream.close_pool()
+    with pytest.raises(UpstreamConnectFailed) as info:
+        await fetch("https://api.example/v1")
     assert info.value.message == (
         "openai error: request to api.example not sent: "
         "HTTPS_PROXY is not an http:// or https:// URL."
@@ -217,8 +181,6 @@ async def test_a_bad_proxy_setting_fails_calls_clearly(monkeypatch: pytest.Monke
 
 
 def test_a_bad_proxy_setting_is_reported_at_start(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.delenv("HTTP_PROXY", raising=False)
-    monkeypatch.delenv("http_proxy", raising=False)
     monkeypatch.setenv("https_proxy", "http://proxy.corp:3128")
     assert upstream.configuration_error() is None
     monkeypatch.setenv("HTTP_PROXY", "http://user:secret@proxy.corp:port")

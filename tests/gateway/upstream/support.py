@@ -1,4 +1,4 @@
-"""A scripted HTTP/1.1 server on loopback for the upstream client's tests: each connection is
+"""A scripted HTTP/1.1 server on loopback for the upstream transport's tests: each connection is
 handed to a test-supplied coroutine that reads the request and writes exact bytes back."""
 
 from __future__ import annotations
@@ -14,6 +14,9 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
+
+from apps.gateway import upstream
+from apps.providers.schemas import Target, UpstreamRequest
 
 Handler = Callable[["Peer"], Awaitable[None]]
 
@@ -165,6 +168,7 @@ def self_signed_certificate(tmp_path: Path) -> tuple[Path, Path]:
         .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
         .sign(key, hashes.SHA256())
     )
+    tmp_path.mkdir(parents=True, exist_ok=True)
     cert_path, key_path = tmp_path / "cert.pem", tmp_path / "key.pem"
     cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
     key_path.write_bytes(
@@ -175,3 +179,25 @@ def self_signed_certificate(tmp_path: Path) -> tuple[Path, Path]:
         )
     )
     return cert_path, key_path
+
+
+def target(**kwargs: object) -> Target:
+    """A deployment to call in these tests (short timeouts, no credentials)."""
+    fields: dict[str, object] = {
+        "deployment_id": "d1",
+        "provider": "openai",
+        "model": "m",
+        "timeout_s": 5.0,
+    }
+    fields.update(kwargs)
+    return Target(**fields)  # type: ignore[arg-type]
+
+
+def post(url: str, body: bytes = b"{}", headers: dict[str, str] | None = None) -> UpstreamRequest:
+    return UpstreamRequest(method="POST", url=url, headers=headers or {"x": "y"}, body=body)
+
+
+async def fetch(url: str, body: bytes = b"{}", **kwargs: object) -> bytes:
+    """POST ``body`` to ``url`` and return the answer's body."""
+    resp = await upstream.send(post(url, body), target=target(**kwargs))
+    return resp.body
