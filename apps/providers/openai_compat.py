@@ -12,6 +12,7 @@ from typing import ClassVar
 import orjson
 
 from apps.core.errors import UpstreamError
+from apps.providers import urls
 from apps.providers.base import (
     BaseProvider,
     StreamDecoder,
@@ -52,7 +53,7 @@ class OpenAICompatibleProvider(BaseProvider):
     api_key_env: ClassVar[str | None] = "OPENAI_API_KEY"
 
     def url(self, op: Op, target: Target) -> str:
-        return self.api_base(target) + _PATHS[op]
+        return urls.join(self.api_base(target), _PATHS[op])
 
     def auth_headers(self, target: Target) -> dict[str, str]:
         headers = {}
@@ -138,7 +139,7 @@ class OllamaProvider(OpenAICompatibleProvider):
 
     def api_base(self, target: Target) -> str:
         base = super().api_base(target)
-        return base if base.endswith("/v1") else base + "/v1"
+        return base if urls.path_of(base).endswith("/v1") else urls.join(base, "/v1")
 
 
 _CHAT_EMBED = frozenset({Op.CHAT, Op.COMPLETIONS, Op.EMBEDDINGS})

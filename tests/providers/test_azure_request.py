@@ -79,9 +79,28 @@ class TestUrl:
         assert upstream.url.startswith(f"{BASE}/openai/deployments/my-gpt4o/chat/completions?")
 
     def test_deployment_name_is_quoted(self) -> None:
-        t = Target(deployment_id="d", provider="azure", model="a b/c", api_base=BASE, api_key="k")
+        t = Target(deployment_id="d", provider="azure", model="a b:c", api_base=BASE, api_key="k")
         url = PROVIDER.build_request(request(), t).url
-        assert "/openai/deployments/a%20b%2Fc/chat/completions" in url
+        assert "/openai/deployments/a%20b:c/chat/completions" in url
+
+    @pytest.mark.parametrize("name", ["../../x", "a/b", "..", "a?x=1", "a#b", "a\r\nb", ""])
+    def test_a_deployment_name_with_path_characters_is_refused(self, name: str) -> None:
+        t = Target(deployment_id="d", provider="azure", model=name, api_base=BASE, api_key="k")
+        with pytest.raises(InvalidRequest) as info:
+            PROVIDER.build_request(request(), t)
+        assert info.value.http_status == 400 and info.value.code == "invalid_model_name"
+
+    def test_a_query_in_api_base_is_kept_after_the_path(self) -> None:
+        t = Target(
+            deployment_id="d",
+            provider="azure",
+            model="dep",
+            api_base=BASE + "/?route=eu",
+            api_key="k",
+        )
+        url = PROVIDER.build_request(request(), t).url
+        assert url.startswith(f"{BASE}/openai/deployments/dep/chat/completions?route=eu&")
+        assert url.endswith("api-version=" + DEFAULT_API_VERSION)
 
     def test_v1_api(self) -> None:
         upstream, body = build(api_version="v1")

@@ -82,7 +82,7 @@ def count_tokens_request(
     payload["model"] = target.model
     return UpstreamRequest(
         method="POST",
-        url=messages_url(base) + "/count_tokens",
+        url=messages_url(base, "/count_tokens"),
         headers=build_headers(target, client_headers),
         body=orjson.dumps(payload),
     )

@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from apps.core.errors import InvalidRequest
+from apps.providers import urls
 from apps.providers.anthropic.messages import convert_messages
 from apps.providers.base import finish_payload
 from apps.providers.schemas import BASE_CHAT_PARAMS, JSONDict, Target
@@ -59,13 +60,15 @@ CHAT_PARAMS = BASE_CHAT_PARAMS | {
 NOOP_VALUES: dict[str, tuple[Any, ...]] = {"n": (1,), "logprobs": (False,)}
 
 
-def messages_url(base: str) -> str:
-    """``{api_base}/v1/messages``; a base that already names /v1 or /v1/messages is kept."""
-    if base.endswith("/v1/messages"):
-        return base
-    if base.endswith("/v1"):
-        return base + "/messages"
-    return base + "/v1/messages"
+def messages_url(base: str, suffix: str = "") -> str:
+    """``{api_base}/v1/messages{suffix}``; a base that already names /v1 or /v1/messages is
+    kept, and so is its query string."""
+    path = urls.path_of(base)
+    if path.endswith("/v1/messages"):
+        return urls.join(base, suffix)
+    if path.endswith("/v1"):
+        return urls.join(base, "/messages" + suffix)
+    return urls.join(base, "/v1/messages" + suffix)
 
 
 def build_headers(

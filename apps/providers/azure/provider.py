@@ -23,6 +23,7 @@ from typing import ClassVar
 from urllib.parse import quote
 
 from apps.core.errors import UpstreamError
+from apps.providers import urls
 from apps.providers.azure import auth
 from apps.providers.azure.errors import azure_error
 from apps.providers.base import SupportsTokenAuth, parse_access_token
@@ -80,10 +81,10 @@ class AzureOpenAIProvider(OpenAICompatibleProvider):
         """(resource endpoint without any ``/openai`` suffix, whether the base names the v1
         API). Bases copied from SDK settings often end in ``/openai`` or ``/openai/v1``."""
         base = self.api_base(target)
-        if base.endswith("/openai/v1"):
-            return base[: -len("/openai/v1")], True
-        if base.endswith("/openai"):
-            return base[: -len("/openai")], False
+        path = urls.path_of(base)
+        for suffix, v1 in (("/openai/v1", True), ("/openai", False)):
+            if path.endswith(suffix):
+                return urls.with_path(base, path[: -len(suffix)]), v1
         return base, False
 
     def url(self, op: Op, target: Target) -> str:
@@ -91,13 +92,14 @@ class AzureOpenAIProvider(OpenAICompatibleProvider):
         version = api_version_of(target)
         if v1_base or version.lower() in V1_VERSIONS:
             # The v1 API needs no api-version; "preview" opts in to preview features.
-            url = f"{base}/openai/v1{_PATHS[op]}"
             preview = version.lower() in ("preview", "latest")
-            return f"{url}?api-version={version.lower()}" if preview else url
-        deployment = quote(target.model, safe="")
-        return (
-            f"{base}/openai/deployments/{deployment}{_PATHS[op]}"
-            f"?api-version={quote(version, safe='')}"
+            query = f"api-version={version.lower()}" if preview else ""
+            return urls.join(base, f"/openai/v1{_PATHS[op]}", query)
+        deployment = urls.segment(target.model, "deployment name")
+        return urls.join(
+            base,
+            f"/openai/deployments/{deployment}{_PATHS[op]}",
+            f"api-version={quote(version, safe='')}",
         )
 
     def auth_headers(self, target: Target) -> dict[str, str]:

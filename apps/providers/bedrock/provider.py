@@ -12,11 +12,11 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Mapping
 from typing import ClassVar
-from urllib.parse import quote
 
 import orjson
 
 from apps.core.errors import UpstreamError
+from apps.providers import urls
 from apps.providers.base import BaseProvider
 from apps.providers.bedrock import errors
 from apps.providers.bedrock.auth import auth_headers, aws_environment, resolve_auth
@@ -35,7 +35,6 @@ from apps.providers.schemas import (
 # LiteLLM's route prefix for the Converse API: ``bedrock/converse/<model id>``.
 _ROUTE_PREFIX = "converse/"
 # RFC 3986 pchar: sub-delims, ":" and "@" (unreserved characters are always kept by quote).
-_SEGMENT_SAFE = ":@!$&'()*+,;="
 
 
 def model_id(target: Target) -> str:
@@ -48,7 +47,7 @@ def model_path(model: str) -> str:
 
     HTTP clients normalise paths (yarl turns ``%3A`` back into ``:``), and the signature must
     cover the path exactly as sent, so the URL is built already in that normal form."""
-    return quote(model, safe=_SEGMENT_SAFE)
+    return urls.segment(model, "model id", allow_slash=True)
 
 
 class BedrockProvider(BaseProvider):
@@ -78,7 +77,7 @@ class BedrockProvider(BaseProvider):
         model = model_id(target)
         auth = resolve_auth(target, model, aws_environment())
         action = "converse-stream" if request.stream else "converse"
-        url = f"{self.endpoint(target, auth.region)}/model/{model_path(model)}/{action}"
+        url = urls.join(self.endpoint(target, auth.region), f"/model/{model_path(model)}/{action}")
         headers = {"content-type": "application/json", **dict(target.headers)}
         return UpstreamRequest(
             method="POST",

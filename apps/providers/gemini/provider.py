@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from typing import ClassVar
 
 from apps.core.errors import InvalidRequest, UpstreamError
+from apps.providers import urls
 from apps.providers.base import (
     BaseProvider,
     SupportsTokenAuth,
@@ -107,7 +108,9 @@ class GeminiProvider(_GoogleProvider):
         return super().api_base(target)
 
     def url(self, target: Target, method: str) -> str:
-        return f"{self.api_base(target)}/models/{self.model_name(target)}:{method}"
+        name, _, query = method.partition("?")
+        model = urls.segment(self.model_name(target))
+        return urls.join(self.api_base(target), f"/models/{model}:{name}", query)
 
     def native_url(self, target: Target, version: str, method: str, query: dict[str, str]) -> str:
         """A pass-through call's URL: the client's API version and method, the deployment's
@@ -155,16 +158,19 @@ class VertexAIProvider(_GoogleProvider):
     def url(self, target: Target, method: str) -> str:
         location = str(target.params.get("vertex_location") or self.default_location)
         if target.api_base:
-            base = target.api_base.rstrip("/")
+            base = target.api_base
         elif location == "global":
             base = "https://aiplatform.googleapis.com"
         else:
-            base = f"https://{location}-aiplatform.googleapis.com"
-        if not base.rsplit("/", 1)[-1].startswith("v1"):
-            base += "/" + (target.api_version or "v1")
-        model = self.model_name(target)
+            base = f"https://{urls.segment(location, 'vertex_location')}-aiplatform.googleapis.com"
+        if not urls.path_of(base).rsplit("/", 1)[-1].startswith("v1"):
+            base = urls.join(base, "/" + urls.segment(target.api_version or "v1", "api_version"))
+        model = urls.segment(self.model_name(target))
         resource = f"endpoints/{model}" if model.isdigit() else f"publishers/google/models/{model}"
-        return f"{base}/projects/{self._project(target)}/locations/{location}/{resource}:{method}"
+        project = urls.segment(self._project(target), "vertex_project")
+        name, _, query = method.partition("?")
+        path = f"/projects/{project}/locations/{urls.segment(location, 'vertex_location')}"
+        return urls.join(base, f"{path}/{resource}:{name}", query)
 
     def native_url(self, target: Target, version: str, method: str, query: dict[str, str]) -> str:
         """A pass-through call's URL: the deployment's regional host, project, location and
