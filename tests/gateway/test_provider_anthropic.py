@@ -398,3 +398,19 @@ def test_native_count_tokens(
     assert counted.input_tokens > 0
     assert fake.requests[-1].path == "/v1/messages/count_tokens"
     assert fake.requests[-1].body["model"] == "claude-sonnet-4-5"
+
+
+def test_non_ascii_header_value_reaches_the_upstream_unchanged(
+    claude_group: Any, gateway_http: Any, fake: Any
+) -> None:
+    """Regression: the value was read as Latin-1 and written as UTF-8 (double-encoded)."""
+    claude_group()
+    body = {"model": "claude", "max_tokens": 10, "messages": [{"role": "user", "content": "hi"}]}
+    beta = "b\u00eata-\u00e9t\u00e9".encode()
+    response = gateway_http.post("/v1/messages", json=body, headers={"anthropic-beta": beta})
+    assert response.status_code == 200
+    assert fake.requests[-1].headers["anthropic-beta"] == "b\u00eata-\u00e9t\u00e9"
+    bad = gateway_http.post("/v1/messages", json=body, headers={"anthropic-beta": b"\xff\xfe"})
+    assert bad.status_code == 400
+    assert bad.json()["error"]["type"] == "invalid_request_error"
+    assert "anthropic-beta" in bad.json()["error"]["message"]

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import orjson
 
-from apps.core.errors import GatewayError, UpstreamError
+from apps.core.errors import GatewayError, InvalidRequest, UpstreamError
 from apps.gateway.dialects.anthropic.errors import anthropic_error_body
 from apps.gateway.dialects.anthropic.request import (
     anthropic_request_to_openai,
@@ -67,11 +67,23 @@ class AnthropicStreamEncoder:
 ANTHROPIC = AnthropicDialect()
 
 
+def forwarded_header(name: bytes, value: bytes) -> str:
+    """A client header value passed upstream: the upstream client writes header text as
+    UTF-8, so it is read as UTF-8 (read as Latin-1, a non-ASCII value arrived double-encoded).
+    Bytes that are not UTF-8 are refused rather than altered."""
+    try:
+        return value.decode("utf-8")
+    except UnicodeDecodeError:
+        raise InvalidRequest(
+            f"The {name.decode()} header is not valid UTF-8.", param=name.decode()
+        ) from None
+
+
 def parse_messages(raw: bytes, req: Request) -> CanonicalRequest:
     body = parse_json(raw)
     openai_body = anthropic_request_to_openai(body)
     headers = {
-        name.decode(): value.decode("latin-1")
+        name.decode(): forwarded_header(name, value)
         for name in FORWARDED_HEADERS
         if (value := req.headers.get(name)) is not None
     }
