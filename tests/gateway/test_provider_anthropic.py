@@ -8,11 +8,13 @@ from typing import Any
 import openai
 import orjson
 import pytest
+from aiohttp import web
 
 from apps.usage.models import UsageLog
 from tests.conftest import MASTER_KEY
 from tests.fakes import anthropic as fake_anthropic
 from tests.fakes.server import BackgroundServer
+from tests.gateway.helpers import usage_rows
 
 KEY = fake_anthropic.API_KEY
 WEATHER_TOOL = {
@@ -414,3 +416,51 @@ def test_non_ascii_header_value_reaches_the_upstream_unchanged(
     assert bad.status_code == 400
     assert bad.json()["error"]["type"] == "invalid_request_error"
     assert "anthropic-beta" in bad.json()["error"]["message"]
+
+
+def test_count_tokens_leaves_a_usage_row(
+    gateway_server: Any, claude_group: Any, anthropic_sdk: Any, fake: Any
+) -> None:
+    claude_group()
+    anthropic_sdk().messages.count_tokens(
+        model="claude", messages=[{"role": "user", "content": "count these words"}]
+    )
+    [row] = usage_rows(gateway_server, 1)
+    assert (row.call_type, row.status_code, row.model_group) == ("count_tokens", 200, "claude")
+    assert row.deployment_id and row.cost == 0
+
+
+def test_count_tokens_upstream_error_is_scrubbed(
+    gateway_server: Any, make_deployment: Any, gateway_http: Any
+) -> None:
+    """Regression: count_tokens called the upstream without the pipeline's scrubbing, so an
+    upstream quoting the deployment's key passed it on to the client."""
+    secret = "sk-ant-deployment-secret-0123456789"
+
+    async def echo_key(request: web.Request) -> web.Response:
+        body = {
+            "type": "error",
+            "error": {
+                "type": "authentication_error",
+                "message": f"invalid x-api-key {request.headers.get('x-api-key')}",
+            },
+        }
+        return web.json_response(body, status=401)
+
+    app = web.Application()
+    app.router.add_post("/v1/messages/count_tokens", echo_key)
+    server = BackgroundServer(app)
+    server.start()
+    try:
+        make_deployment("claude", "anthropic", "claude-x", api_base=server.url, api_key=secret)
+        response = gateway_http.post(
+            "/v1/messages/count_tokens",
+            json={"model": "claude", "messages": [{"role": "user", "content": "hi"}]},
+        )
+    finally:
+        server.stop()
+    assert response.status_code == 401
+    assert response.json()["error"]["type"] == "authentication_error"
+    assert secret not in response.text and "invalid x-api-key" in response.text
+    [row] = usage_rows(gateway_server, 1)
+    assert row.status_code == 401 and secret not in row.error_message

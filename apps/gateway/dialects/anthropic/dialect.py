@@ -79,14 +79,19 @@ def forwarded_header(name: bytes, value: bytes) -> str:
         ) from None
 
 
-def parse_messages(raw: bytes, req: Request) -> CanonicalRequest:
-    body = parse_json(raw)
-    openai_body = anthropic_request_to_openai(body)
-    headers = {
+def parse_messages_headers(req: Request) -> dict[str, str]:
+    """The client headers a native Anthropic upstream gets (version, beta features)."""
+    return {
         name.decode(): forwarded_header(name, value)
         for name in FORWARDED_HEADERS
         if (value := req.headers.get(name)) is not None
     }
+
+
+def parse_messages(raw: bytes, req: Request) -> CanonicalRequest:
+    body = parse_json(raw)
+    openai_body = anthropic_request_to_openai(body)
+    headers = parse_messages_headers(req)
     return CanonicalRequest(
         op=Op.CHAT,
         body=openai_body,
