@@ -10,12 +10,13 @@ import orjson
 from django.db import connection
 
 from apps.core.db import db_task
-from apps.core.errors import GatewayError, PermissionDenied
+from apps.core.errors import GatewayError, PermissionDenied, UpstreamTimeout
 from apps.gateway import pipeline
-from apps.gateway.call import Call, scrub
+from apps.gateway.call import Call
 from apps.gateway.dialects.openai.dialect import OPENAI
 from apps.gateway.endpoints import authenticated, new_request_id
 from apps.gateway.http import Request, send_response
+from apps.keys.auth import Principal
 from apps.providers.registry import get_provider
 from apps.providers.schemas import CanonicalRequest, Op
 from apps.routing.selectors import Candidate, Group, routing_table, visible_groups
@@ -114,8 +115,9 @@ async def readiness(req: Request) -> None:
     await send_response(req.send, status, orjson.dumps(payload))
 
 
-async def _probe(group: Group, candidate: Candidate) -> dict[str, Any]:
-    """Send a one-token request to one deployment."""
+async def _probe(principal: Principal, group: Group, candidate: Candidate) -> dict[str, Any]:
+    """Send a one-token request to one deployment. Like every upstream call it leaves a usage
+    row (call type ``health_check``, on the caller's key), with the probe's real cost."""
     body: dict[str, Any] = {
         "model": group.name,
         "messages": [{"role": "user", "content": "ping"}],
@@ -127,7 +129,9 @@ async def _probe(group: Group, candidate: Candidate) -> dict[str, Any]:
         body = {"model": group.name, "input": "ping"}
         op = Op.EMBEDDINGS
     call = Call(request_id=new_request_id(), call_type="health_check", dialect=OPENAI)
+    call.principal = principal
     call.request = CanonicalRequest(op=op, body=body)
+    call.group_name = group.name
     call.candidate = candidate
     info = {
         "model": group.name,
@@ -135,10 +139,16 @@ async def _probe(group: Group, candidate: Candidate) -> dict[str, Any]:
         "provider": candidate.target.provider,
     }
     try:
-        await asyncio.wait_for(pipeline.attempt_one(call, candidate), timeout=30)
-    except (GatewayError, TimeoutError) as exc:
-        message = exc.message if isinstance(exc, GatewayError) else "timed out"
-        return {**info, "error": scrub(message, candidate.target)}
+        try:
+            result = await asyncio.wait_for(pipeline.attempt_one(call, candidate), timeout=30)
+        except TimeoutError:
+            raise UpstreamTimeout("the health check timed out after 30 s.") from None
+        call.usage = result.usage
+    except GatewayError as err:
+        call.failed(err)  # scrubs the deployment's credentials from the message
+        return {**info, "error": err.message}
+    finally:
+        call.finish()
     return info
 
 
@@ -154,7 +164,7 @@ async def health(req: Request) -> None:
         return
     table = await routing_table()
     groups = list(table.groups.values())
-    results = await asyncio.gather(*(_probe(g, c) for g in groups for c in g.candidates))
+    results = await asyncio.gather(*(_probe(principal, g, c) for g in groups for c in g.candidates))
     healthy = [r for r in results if "error" not in r]
     unhealthy = [r for r in results if "error" in r]
     report = {

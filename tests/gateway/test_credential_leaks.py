@@ -69,6 +69,7 @@ def test_upstream_credentials_never_reach_a_client_or_a_log(
             assert "sk-upstr" not in response.text
     gateway_http.get("/health")
     gateway_http.get("/model/info")
-    usage_rows(gateway_server, 16)
+    rows = usage_rows(gateway_server, 16 + 8)  # the calls, and one per /health probe
+    assert all(UPSTREAM_KEY not in row.error_message for row in rows)
     assert UPSTREAM_KEY not in caplog.text
     assert all(UPSTREAM_KEY.encode() not in chunk for chunk in leak_guard)

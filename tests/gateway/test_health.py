@@ -54,8 +54,15 @@ def test_health_checks_each_deployment(
     assert "Bad key" in errors[refused.model_id]
     assert UPSTREAM_KEY not in response.text
     assert "upstream-secret" not in response.text
-    # Probes are not client requests: no usage rows.
-    usage_rows(gateway_server, 0)
+    # Each probe is an upstream call and leaves its usage row, scrubbed like any other.
+    rows = {r.deployment_id: r for r in usage_rows(gateway_server, 4)}
+    assert {r.call_type for r in rows.values()} == {"health_check"}
+    assert rows[good.model_id].status_code == 200
+    assert rows[good.model_id].prompt_tokens > 0
+    assert rows[bad.model_id].status_code >= 500
+    assert rows[refused.model_id].status_code == 401
+    assert all(UPSTREAM_KEY not in r.error_message for r in rows.values())
+    assert all("upstream-secret" not in r.error_message for r in rows.values())
 
 
 def test_health_is_for_the_master_key_only(gateway_http, openai_upstream, make_key):
