@@ -181,7 +181,7 @@ async def _request(
                 extra["proxy_headers"] = proxy.headers
             else:  # a forwarding proxy reads them from the request itself
                 headers = {**headers, **proxy.headers}
-    return await ups.session.request(
+    pending = ups.session.request(
         req.method,
         url,
         data=req.body,
@@ -190,6 +190,12 @@ async def _request(
         allow_redirects=False,
         **extra,
     )
+    if not stream:
+        return await pending  # the whole call is due within timeout_s
+    # A stream's read timeout restarts with every byte: an upstream sending its head one
+    # byte at a time would hold the call forever. The head is due within timeout_s.
+    async with asyncio.timeout(timeout_s):
+        return await pending
 
 
 async def send(

@@ -201,3 +201,10 @@ async def fetch(url: str, body: bytes = b"{}", **kwargs: object) -> bytes:
     """POST ``body`` to ``url`` and return the answer's body."""
     resp = await upstream.send(post(url, body), target=target(**kwargs))
     return resp.body
+
+
+async def until(condition: Callable[[], object], timeout: float = 5.0) -> None:
+    """Wait until ``condition()`` is true, failing after ``timeout`` seconds."""
+    async with asyncio.timeout(timeout):
+        while not condition():
+            await asyncio.sleep(0.01)

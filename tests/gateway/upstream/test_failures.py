@@ -32,6 +32,7 @@ from tests.gateway.upstream.support import (
     scripted,
     self_signed_certificate,
     target,
+    until,
 )
 
 
@@ -91,7 +92,7 @@ async def test_no_answer_times_out_and_closes() -> None:
 async def test_cancelled_while_waiting_closes_the_connection() -> None:
     async with scripted(_silent) as up:
         task = asyncio.create_task(fetch(up.url))
-        await asyncio.sleep(0.1)
+        await until(lambda: up.requests)
         task.cancel()
         with pytest.raises(asyncio.CancelledError):
             await task
@@ -112,6 +113,24 @@ async def test_stream_stalls_between_chunks() -> None:
                     seen.append(data)
         assert seen == [b"data: 1\n\n"]
         assert await up.peers[0].closed_by_client()
+
+
+async def test_a_slowloris_head_times_out_on_a_stream() -> None:
+    """One byte of the head every 0.1 s restarts the read timeout; the head as a whole is
+    still due within the stream timeout."""
+
+    async def slowloris(peer: Peer) -> None:
+        await peer.request()
+        for byte in CHUNKED_HEAD * 100:
+            await peer.send(bytes([byte]))
+            await asyncio.sleep(0.1)
+
+    async with scripted(slowloris) as up:
+        started = asyncio.get_running_loop().time()
+        with pytest.raises(UpstreamTimeout):
+            async with upstream.open_stream(post(up.url), target=target(timeout_s=0.5)):
+                pytest.fail("the head never completed")
+    assert asyncio.get_running_loop().time() - started < 2.0
 
 
 async def test_closed_mid_body() -> None:
@@ -210,7 +229,7 @@ async def test_exhausted_origin_limit_is_a_503_after_the_queue_timeout(settings:
 
     async with scripted(slow) as up:
         first = asyncio.create_task(fetch(up.url))
-        await asyncio.sleep(0.05)
+        await until(lambda: up.requests)
         with pytest.raises(UpstreamPoolExhausted) as info:
             await fetch(up.url)
         release.set()
