@@ -26,28 +26,42 @@ local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local lease = ARGV[1]
 local buckets = tonumber(ARGV[2])
 
--- A window's buckets: {index -> amount}, stale ones removed; returns sum, oldest-first list.
+-- A window: bucket fields {index -> amount}, plus 's' (their sum) and 'o' (no live bucket
+-- is older). Buckets that left the window are subtracted as time moves on, so a check reads
+-- two fields, not every bucket. Returns sum, width, current index, oldest live index, and
+-- whether the window holds nothing yet.
 local function window(key, window_ms)
   local width = math.max(1, math.floor(window_ms / buckets))
   local current = math.floor(now / width)
   local oldest = current - buckets
-  local raw = redis.call('HGETALL', key)
-  local sum = 0
-  local live = {}
-  local stale = {}
-  for i = 1, #raw, 2 do
-    local idx = tonumber(raw[i])
-    local amount = tonumber(raw[i + 1])
-    if idx < oldest then
-      stale[#stale + 1] = raw[i]
-    else
-      sum = sum + amount
-      live[#live + 1] = {idx, amount}
+  local head = redis.call('HMGET', key, 's', 'o')
+  local first = tonumber(head[2])
+  if first == nil then return 0, width, current, oldest, true end
+  local sum = tonumber(head[1]) or 0
+  if first < oldest then
+    if oldest - first > buckets then
+      redis.call('DEL', key)
+      return 0, width, current, oldest, true
     end
+    for idx = first, oldest - 1 do
+      local v = redis.call('HGET', key, idx)
+      if v then
+        sum = sum - tonumber(v)
+        redis.call('HDEL', key, idx)
+      end
+    end
+    redis.call('HSET', key, 's', sum, 'o', oldest)
+    first = oldest
   end
-  if #stale > 0 then redis.call('HDEL', key, unpack(stale)) end
-  table.sort(live, function(a, b) return a[1] < b[1] end)
-  return sum, live, width, current
+  return sum, width, current, first, false
+end
+
+-- Add amount to the current bucket of a window.
+local function window_add(key, amount, width, current, oldest, fresh, window_ms)
+  redis.call('HINCRBY', key, current, amount)
+  redis.call('HINCRBY', key, 's', amount)
+  if fresh then redis.call('HSET', key, 'o', oldest) end
+  redis.call('PEXPIRE', key, window_ms + 2 * width)
 end
 """
 
@@ -67,18 +81,21 @@ for i = 1, n do
   local seed = tonumber(ARGV[base + 6])
   local key = KEYS[i]
   if kind == 1 then
-    local sum, live, width, current = window(key, window_ms)
-    state[i] = {kind, take, width, current, window_ms}
+    local sum, width, current, first, fresh = window(key, window_ms)
+    state[i] = {kind, take, width, current, window_ms, first, fresh}
     used[i] = sum
     if limit >= 0 and (sum + take > limit or sum >= limit) then
       -- When enough of the oldest buckets leave the window for this take to fit.
       local retry = window_ms
       local left = sum
-      for _, b in ipairs(live) do
-        left = left - b[2]
-        if left + take <= limit and left < limit then
-          retry = (b[1] + buckets + 1) * width - now
-          break
+      for idx = first, current do
+        local v = redis.call('HGET', key, idx)
+        if v then
+          left = left - tonumber(v)
+          if left + take <= limit and left < limit then
+            retry = (idx + buckets + 1) * width - now
+            break
+          end
         end
       end
       return {0, i - 1, math.max(retry, 1), unpack(used)}
@@ -109,8 +126,7 @@ for i = 1, n do
   local key = KEYS[i]
   if s[1] == 1 then
     if s[2] > 0 then
-      redis.call('HINCRBY', key, s[4], s[2])
-      redis.call('PEXPIRE', key, s[5] + 2 * s[3])
+      window_add(key, s[2], s[3], s[4], s[6], s[7], s[5])
       used[i] = used[i] + s[2]
     end
   elseif s[1] == 2 then
@@ -136,11 +152,8 @@ for i = 1, #KEYS do
   local seed = ARGV[base + 5]
   local key = KEYS[i]
   if kind == 1 then
-    local sum, live, width, current = window(key, window_ms)
-    if amount > 0 then
-      redis.call('HINCRBY', key, current, amount)
-      redis.call('PEXPIRE', key, window_ms + 2 * width)
-    end
+    local sum, width, current, first, fresh = window(key, window_ms)
+    if amount > 0 then window_add(key, amount, width, current, first, fresh, window_ms) end
     out[i] = sum + amount
   elseif kind == 2 then
     redis.call('ZREM', key, lease)
