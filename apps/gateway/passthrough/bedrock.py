@@ -51,7 +51,7 @@ def _metadata(raw: bytes) -> tuple[dict[str, object], dict[str, object]]:
 
 async def bedrock_passthrough(req: Request) -> None:
     params = req.scope.get("path_params", {})
-    model = str(params.get("model", ""))
+    model = await native.group_name("bedrock", str(params.get("model", "")))
     action = str(params.get("action", ""))
     call = Call(
         request_id=new_request_id(), call_type=_CALL_TYPES.get(action, "bedrock"), dialect=BEDROCK

@@ -61,7 +61,7 @@ def _handler(route: str) -> native.Handler:
     async def handler(req: Request) -> None:
         params = req.scope.get("path_params", {})
         version = str(params.get("version", ""))
-        model = str(params.get("model", ""))
+        model = await native.group_name(route, str(params.get("model", "")))
         method = str(params.get("method", ""))
         query = dict(req.query)
         call = Call(

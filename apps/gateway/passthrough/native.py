@@ -22,7 +22,7 @@ from apps.gateway.passthrough.errors import RelayedError
 from apps.providers.base import NativeStreamScanner
 from apps.providers.registry import get_provider
 from apps.providers.schemas import Target, UpstreamRequest, Usage
-from apps.routing.selectors import Candidate, candidates_for
+from apps.routing.selectors import Candidate, candidates_for, routing_table
 
 Handler = Callable[[Request], Awaitable[None]]
 
@@ -58,6 +58,20 @@ def check_segment(value: str, what: str) -> str:
     ):
         raise InvalidRequest(f"Invalid {what} '{value[:100]}' in the path.", param=what)
     return value
+
+
+async def group_name(route: str, model: str) -> str:
+    """The name a native route's model is served under: the model itself, or
+    ``<route>/<model>`` when only a wildcard group of the provider (``gemini/*``) serves it;
+    known before the call's key access and limits are checked, which go by that name."""
+    try:
+        table = await routing_table()
+    except Exception:  # the call itself reports a table that cannot load
+        return model
+    prefixed = f"{route}/{model}"
+    if table.resolve(model) is None and table.resolve(prefixed) is not None:
+        return prefixed
+    return model
 
 
 async def _candidates(call: Call, native: NativeCall) -> list[Candidate]:

@@ -188,3 +188,20 @@ def test_path_traversal_is_refused(
         assert resp.status_code == 400, model
         assert resp.json()["error"]["status"] == "INVALID_ARGUMENT"
     assert google.requests == []
+
+
+def test_raw_passthrough_follows_the_keys_model_access(
+    gateway_server: Any, gemini_group: Any, google: Any, make_key: Any
+) -> None:
+    """Regression: a key allowed 'gemini/*' was refused a raw model before routing, because
+    its access was checked under the bare model name."""
+    gemini_group("gemini/*", model="*")
+    gemini_group("gem")
+    allowed = gemini_client(gateway_server, make_key(models=["gemini/*"]))
+    reply = allowed.models.generate_content(model="gemini-2.0-flash", contents="raw allowed")
+    assert reply.text == "raw allowed"
+    other = gemini_client(gateway_server, make_key(models=["gem"]))
+    with pytest.raises(errors.ClientError) as caught:
+        other.models.generate_content(model="gemini-2.0-flash", contents="raw refused")
+    assert caught.value.code == 403
+    assert len(google.requests) == 1
