@@ -205,3 +205,23 @@ def test_raw_passthrough_follows_the_keys_model_access(
         other.models.generate_content(model="gemini-2.0-flash", contents="raw refused")
     assert caught.value.code == 403
     assert len(google.requests) == 1
+
+
+def test_vertex_with_project_and_a_bearer_token(
+    gateway_server: Any, vertex_group: Any, google: Any, make_key: Any
+) -> None:
+    """The SDK's project/location form sends the gateway key as an OAuth bearer token; the
+    deployment's own project and location are used upstream."""
+    from google.oauth2.credentials import Credentials
+
+    vertex_group()
+    client = genai.Client(
+        vertexai=True,
+        project="client-project",
+        location="europe-west1",
+        credentials=Credentials(token=make_key(models=["vtx"])),
+        http_options=types.HttpOptions(base_url=gateway_server.url + "/vertex_ai"),
+    )
+    reply = client.models.generate_content(model="vtx", contents="hello project")
+    assert reply.text == "hello project"
+    assert "/projects/fake-project/locations/us-east5/" in google.requests[-1].path
