@@ -5,7 +5,7 @@ from typing import Any
 from django.contrib import admin
 from django.http import HttpRequest
 
-from apps.core.models import ProxyConfig
+from apps.core.models import AuditLog, ProxyConfig
 
 
 @admin.register(ProxyConfig)
@@ -24,6 +24,25 @@ class ProxyConfigAdmin(admin.ModelAdmin[ProxyConfig]):
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return not ProxyConfig.objects.exists()
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+@admin.register(AuditLog)
+class AuditLogAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
+    """Read only: the log is written by the management services, never edited."""
+
+    list_display = ("created_at", "actor", "source", "action", "object_type", "object_id")
+    list_filter = ("action", "object_type", "source")
+    search_fields = ("actor", "object_id")
+    date_hierarchy = "created_at"
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
 
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False

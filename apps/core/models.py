@@ -50,3 +50,29 @@ class ChangeMarker(models.Model):
 
     def __str__(self) -> str:
         return f"{self.topic}@{self.revision}"
+
+
+class AuditLog(models.Model):
+    """One management change: who did what to which object, with its state before and after.
+
+    ``before`` and ``after`` never hold secrets (keys, digests, credentials): writers pass them
+    through ``apps.core.audit.scrub``.
+    """
+
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    actor = models.CharField(max_length=200, help_text="e.g. master, user:alice, key:sk-...wxyz")
+    source = models.CharField(max_length=20, default="api", help_text="api or admin")
+    action = models.CharField(max_length=50, help_text="created, updated, deleted, blocked, ...")
+    object_type = models.CharField(max_length=50)
+    object_id = models.CharField(max_length=200)
+    before = models.JSONField(null=True, blank=True)
+    after = models.JSONField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-pk"]
+        indexes = [models.Index(fields=["object_type", "object_id"])]
+        verbose_name = "audit log entry"
+        verbose_name_plural = "audit log"
+
+    def __str__(self) -> str:
+        return f"{self.actor} {self.action} {self.object_type} {self.object_id}"
