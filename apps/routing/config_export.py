@@ -25,7 +25,7 @@ def config_export(*, include_secrets: bool = False) -> dict[str, Any]:
     deployments = Deployment.objects.select_related("group").order_by("group__name", "pk")
     for dep in deployments:
         params: dict[str, Any] = {"model": f"{dep.provider}/{dep.model}"}
-        for name in ("api_base", "api_version"):
+        for name in ("api_base", "api_version", "region_name"):
             if getattr(dep, name):
                 params[name] = getattr(dep, name)
         key = _export_secret(dep.api_key, include_secrets)

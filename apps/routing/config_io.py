@@ -50,6 +50,7 @@ COLUMN_PARAMS = {
     "headers",
     "extra_headers",
     "configurable_clientside_auth_params",
+    "region_name",
 }
 SECRET_PARAMS = {
     "aws_access_key_id",
@@ -234,6 +235,7 @@ def _deployment_fields(
             "stream_timeout": _float(params.get("stream_timeout")),
             "weight": _int(params.get("weight")) or 1,
             "order": _int(params.get("order")),
+            "region_name": str(params.get("region_name") or ""),
         }
         for name in PRICE_FIELDS:
             fields[name] = _decimal(params.get(name, info.get(name)))

@@ -102,6 +102,12 @@ class Deployment(TimeStampedModel):
         max_digits=20, decimal_places=14, null=True, blank=True
     )
     model_info = models.JSONField(default=dict, blank=True)
+    region_name = models.CharField(
+        max_length=50,
+        blank=True,
+        default="",
+        help_text="Region of the upstream (eu, us, ...); end users pinned to a region use only it.",
+    )
     enabled = models.BooleanField(default=True)
     source = models.CharField(max_length=10, default=SOURCE_ADMIN, editable=False)
 

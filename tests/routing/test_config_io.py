@@ -37,6 +37,7 @@ CONFIG = {
                 "api_key": "os.environ/AZURE_KEY",
                 "api_version": "2024-10-21",
                 "weight": 3,
+                "region_name": "eu",
             },
         },
         {
@@ -80,6 +81,7 @@ def test_import_creates_groups_deployments_and_settings():
     assert dep.extra_params == {"some_future_param": {"x": 1}}
     azure = Deployment.objects.get(provider="azure")
     assert azure.api_key == "os.environ/AZURE_KEY" and azure.weight == 3
+    assert azure.region_name == "eu" and "region_name" not in azure.extra_params
     bedrock = Deployment.objects.get(provider="bedrock")
     assert bedrock.extra_params == {"aws_region_name": "us-east-1"}
     assert "bedrock-secret-value" not in str(bedrock.secret_params)
