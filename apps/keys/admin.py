@@ -20,7 +20,6 @@ class VirtualKeyForm(forms.ModelForm[VirtualKey]):
             "key_alias",
             "team",
             "user",
-            "user_id_external",
             "allowed_models",
             "max_budget",
             "budget_duration",
@@ -48,7 +47,7 @@ class VirtualKeyAdmin(admin.ModelAdmin[VirtualKey]):
     )
     list_filter = ("blocked", "team")
     list_select_related = ("team",)
-    search_fields = ("key_alias", "key_display", "user_id_external")
+    search_fields = ("key_alias", "key_display", "user__user_id")
     readonly_fields = ("key_display", "spend", "created_at", "updated_at")
     actions = ("block_keys", "unblock_keys", "regenerate_keys")
 
@@ -67,7 +66,7 @@ class VirtualKeyAdmin(admin.ModelAdmin[VirtualKey]):
             max_parallel_requests=data.get("max_parallel_requests"),
             expires_at=data.get("expires_at"),
             metadata=data.get("metadata") or {},
-            user_id_external=data.get("user_id_external") or "",
+            user=data.get("user"),
         )
         obj.pk = key.pk
         obj.digest = key.digest

@@ -147,7 +147,7 @@ def _principal_for(key: VirtualKey) -> Principal:
         team_id=team.pk if team else None,
         team_alias=team.team_alias if team else "",
         organization_id=org.pk if org else None,
-        user_id=key.user_id_external,
+        user_id=key.user.user_id if key.user else "",
         allowed_models=_intersect(
             key.allowed_models,
             team.allowed_models if team else None,
@@ -174,7 +174,7 @@ def _principal_for(key: VirtualKey) -> Principal:
 
 def _load_key(digest: str) -> Principal | None:
     key = (
-        VirtualKey.objects.select_related("team", "team__organization")
+        VirtualKey.objects.select_related("team", "team__organization", "user")
         .filter(digest=digest)
         .first()
     )

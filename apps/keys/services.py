@@ -9,7 +9,7 @@ from django.db import transaction
 
 from apps.keys import hashing
 from apps.keys.models import VirtualKey
-from apps.teams.models import Team
+from apps.teams.models import GatewayUser, Team
 
 
 @transaction.atomic
@@ -24,16 +24,21 @@ def key_issue(
     max_parallel_requests: int | None = None,
     expires_at: datetime | None = None,
     metadata: dict[str, Any] | None = None,
-    user_id_external: str = "",
+    user: GatewayUser | None = None,
+    user_id: str = "",
     raw_key: str | None = None,
 ) -> tuple[VirtualKey, str]:
     """Create a key. Returns the row and the raw key, which is shown once and never stored.
 
-    ``raw_key`` lets an admin import an existing key (it must start with ``sk-``).
+    ``user_id`` names the owning internal user, created when it does not exist yet (as LiteLLM
+    does); ``user`` passes the row itself. ``raw_key`` lets an admin import an existing key (it
+    must start with ``sk-``).
     """
     raw = raw_key or hashing.make_key()
     if not raw.startswith(hashing.KEY_PREFIX) or len(raw) < 8:
         raise ValueError("a key must start with 'sk-' and be at least 8 characters long")
+    if user is None and user_id:
+        user, _ = GatewayUser.objects.get_or_create(user_id=user_id)
     key = VirtualKey.objects.create(
         digest=hashing.digest(raw),
         key_display=hashing.display(raw),
@@ -46,7 +51,7 @@ def key_issue(
         max_parallel_requests=max_parallel_requests,
         expires_at=expires_at,
         metadata=metadata or {},
-        user_id_external=user_id_external,
+        user=user,
     )
     return key, raw
 

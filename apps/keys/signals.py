@@ -10,11 +10,12 @@ from django.dispatch import receiver
 from apps.core import changes
 from apps.core.models import ProxyConfig
 from apps.keys.models import VirtualKey
+from apps.teams.signals import SPEND_FIELDS
 
 
 @receiver([post_save, post_delete], sender=VirtualKey)
 def _key_changed(sender: type, update_fields: Any = None, **kwargs: Any) -> None:
-    if update_fields and set(update_fields) <= {"spend", "updated_at"}:
+    if update_fields and set(update_fields) <= SPEND_FIELDS:
         return
     changes.changed(changes.TOPIC_KEYS)
 

@@ -127,7 +127,7 @@ def test_team_and_organization_model_lists_narrow_the_key(
     gpt, openai_upstream, openai_client, make_key
 ):
     openai_upstream("other", "gpt-4o")
-    org = Organization.objects.create(name="acme", allowed_models=["gpt", "other"])
+    org = Organization.objects.create(organization_alias="acme", allowed_models=["gpt", "other"])
     team = Team.objects.create(team_alias="t", organization=org, allowed_models=["other"])
     key = make_key(team=team)
     with pytest.raises(openai.PermissionDeniedError):

@@ -156,7 +156,7 @@ def test_usage_row_of_a_chat_has_tokens_cost_and_parties(
     gateway_server, openai_upstream, openai_client, make_key
 ):
     deployment = openai_upstream("gpt", "gpt-4o-mini")
-    key = make_key(key_alias="svc", user_id_external="u-42")
+    key = make_key(key_alias="svc", user_id="u-42")
     reply = openai_client(key).chat.completions.create(
         model="gpt", messages=HELLO, user="end-user-7"
     )

@@ -96,13 +96,13 @@ async def test_master_key_reference_is_read_from_the_environment(settings, monke
 
 
 async def test_virtual_key_principal():
-    org = await db_task(Organization.objects.create)(name="acme")
+    org = await db_task(Organization.objects.create)(organization_alias="acme")
     team = await db_task(Team.objects.create)(team_alias="research", organization=org)
     key, raw = await issue(
         team=team,
         key_alias="ci",
         models=["gpt", "embed"],
-        user_id_external="u-1",
+        user_id="u-1",
         rpm_limit=10,
         metadata={"env": "test"},
     )
@@ -143,7 +143,9 @@ async def test_unknown_key_is_refused():
 async def test_allowed_models_are_the_intersection_of_key_team_and_org(
     key_models, team_models, org_models, expected
 ):
-    org = await db_task(Organization.objects.create)(name="o", allowed_models=org_models)
+    org = await db_task(Organization.objects.create)(
+        organization_alias="o", allowed_models=org_models
+    )
     team = await db_task(Team.objects.create)(
         team_alias="t", organization=org, allowed_models=team_models
     )
