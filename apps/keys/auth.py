@@ -16,6 +16,8 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
+from django.db.models import Q
+
 from apps.core import changes, clock
 from apps.core.cache import MISSING, GenerationCache
 from apps.core.conf import conf
@@ -173,14 +175,23 @@ def _principal_for(key: VirtualKey) -> Principal:
 
 
 def _load_key(digest: str) -> Principal | None:
+    now = clock.now()
     key = (
         VirtualKey.objects.select_related("team", "team__organization", "user")
-        .filter(digest=digest)
+        .filter(Q(digest=digest) | Q(previous_digest=digest, previous_digest_expires_at__gt=now))
         .first()
     )
     if key is None:
         return None
     principal = _principal_for(key)
+    # The secret before a regeneration works until its grace period ends.
+    until = key.previous_digest_expires_at
+    if (
+        key.digest != digest
+        and until is not None
+        and (principal.expires_at is None or until < principal.expires_at)
+    ):
+        principal = dataclasses.replace(principal, expires_at=until)
     if key.blocked:
         return dataclasses.replace(principal, blocked="key")
     if key.team is not None and key.team.blocked:
