@@ -260,6 +260,30 @@ def may_user(actor: Actor, action: Action, user: GatewayUser) -> bool:
     )
 
 
+def may_add_member(
+    actor: Actor, *, user_id: str | None, user_email: str | None, organization_id: int | None
+) -> bool:
+    """May the actor make the user so named a member (of a team or of an organization)?
+
+    New users may always be added (they are created). An existing user only by someone who
+    can already see them, or into the organization they already belong to: otherwise adding
+    them would hand another tenant's user over to the actor."""
+    if actor.is_proxy_admin:
+        return True
+    if user_id:
+        user = GatewayUser.objects.filter(user_id=user_id).first()
+    else:
+        user = GatewayUser.objects.filter(user_email__iexact=user_email).order_by("pk").first()
+    if user is None or users(actor).filter(pk=user.pk).exists():
+        return True
+    if organization_id is None:
+        return False
+    return (
+        OrganizationMembership.objects.filter(user=user, organization_id=organization_id).exists()
+        or TeamMembership.objects.filter(user=user, team__organization_id=organization_id).exists()
+    )
+
+
 def may_proxy_object(actor: Actor, action: Action, obj: EndUser | Budget | Any) -> bool:
     """End users, budgets and models: proxy admins change them, proxy viewers read them."""
     return actor.is_proxy_admin or (action == "view" and actor.is_proxy_viewer)
