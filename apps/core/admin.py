@@ -5,11 +5,12 @@ from typing import Any
 from django.contrib import admin
 from django.http import HttpRequest
 
+from apps.core.admin_audit import AuditedAdmin
 from apps.core.models import AuditLog, ProxyConfig
 
 
 @admin.register(ProxyConfig)
-class ProxyConfigAdmin(admin.ModelAdmin[ProxyConfig]):
+class ProxyConfigAdmin(AuditedAdmin[ProxyConfig]):
     list_display = ("__str__", "updated_at")
     fields = (
         "litellm_settings",

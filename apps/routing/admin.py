@@ -6,6 +6,7 @@ from django import forms
 from django.contrib import admin
 from django.http import HttpRequest
 
+from apps.core.admin_audit import AuditedAdmin
 from apps.core.secrets import encrypt, is_reference, redact
 from apps.providers.registry import provider_choices
 from apps.routing.models import Deployment, ModelGroup
@@ -77,7 +78,7 @@ class DeploymentInline(admin.TabularInline[Deployment, ModelGroup]):
 
 
 @admin.register(ModelGroup)
-class ModelGroupAdmin(admin.ModelAdmin[ModelGroup]):
+class ModelGroupAdmin(AuditedAdmin[ModelGroup]):
     list_display = ("name", "deployment_count", "enabled", "updated_at")
     list_filter = ("enabled",)
     search_fields = ("name", "description")
@@ -89,7 +90,7 @@ class ModelGroupAdmin(admin.ModelAdmin[ModelGroup]):
 
 
 @admin.register(Deployment)
-class DeploymentAdmin(admin.ModelAdmin[Deployment]):
+class DeploymentAdmin(AuditedAdmin[Deployment]):
     form = DeploymentForm
     list_display = (
         "group",

@@ -1,6 +1,6 @@
 """The admin obeys the same rules as the management API (:mod:`apps.teams.access`): every list is
 scoped to what the signed-in user may see, every page and action checks ``access.may``, and
-every change lands in the audit log (source "admin")."""
+every change lands in the audit log (source "admin", through AuditedAdmin)."""
 
 from __future__ import annotations
 
@@ -9,11 +9,10 @@ from typing import Any
 
 from django.contrib import admin
 from django.core.exceptions import PermissionDenied
-from django.db import models, transaction
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
-from apps.core import audit
+from apps.core.admin_audit import AuditedAdmin
 from apps.teams import access
 
 Scope = Callable[[access.Actor, QuerySet[Any]], QuerySet[Any]]
@@ -32,7 +31,7 @@ def _has_role(actor: access.Actor) -> bool:
     return actor.is_proxy_viewer or bool(actor.team_roles or actor.org_roles)
 
 
-class TenantAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
+class TenantAdmin(AuditedAdmin[Any]):
     """A ModelAdmin whose querysets and permissions come from :mod:`apps.teams.access`.
     Subclasses set ``scope`` (None: proxy admins and viewers only)."""
 
@@ -86,64 +85,6 @@ class TenantAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return actor_for(request).is_proxy_admin
-
-    def save_model(self, request: HttpRequest, obj: Any, form: Any, change: bool) -> None:
-        actor = actor_for(request)
-        before = None
-        if change:
-            stored = type(obj)._default_manager.filter(pk=obj.pk).first()
-            before = audit.snapshot(stored) if stored is not None else None
-        with transaction.atomic():
-            super().save_model(request, obj, form, change)
-            audit.record(
-                actor=actor.label,
-                source="admin",
-                action="updated" if change else "created",
-                obj=obj,
-                before=before,
-                after=audit.snapshot(obj),
-            )
-
-    def save_formset(self, request: HttpRequest, form: Any, formset: Any, change: bool) -> None:
-        """Inline rows (memberships) are audited one by one, like the parent."""
-        label = actor_for(request).label
-        with transaction.atomic():
-            instances = formset.save(commit=False)
-            for obj in formset.deleted_objects:
-                record_delete(request, obj)
-                obj.delete()
-            for obj in instances:
-                stored = type(obj)._default_manager.filter(pk=obj.pk).first() if obj.pk else None
-                obj.save()
-                audit.record(
-                    actor=label,
-                    source="admin",
-                    action="updated" if stored is not None else "created",
-                    obj=obj,
-                    before=audit.snapshot(stored) if stored is not None else None,
-                    after=audit.snapshot(obj),
-                )
-            formset.save_m2m()
-
-    def delete_model(self, request: HttpRequest, obj: Any) -> None:
-        record_delete(request, obj)
-        super().delete_model(request, obj)
-
-    def delete_queryset(self, request: HttpRequest, queryset: QuerySet[Any]) -> None:
-        for obj in queryset:
-            if not self.has_delete_permission(request, obj):
-                raise PermissionDenied
-            self.delete_model(request, obj)
-
-
-def record_delete(request: HttpRequest, obj: models.Model) -> None:
-    audit.record(
-        actor=actor_for(request).label,
-        source="admin",
-        action="deleted",
-        obj=obj,
-        before=audit.snapshot(obj),
-    )
 
 
 class TenantInline(admin.TabularInline):  # type: ignore[type-arg]
