@@ -25,7 +25,6 @@ from django.conf import settings
 from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from apps.core.conf import conf
 from apps.keys.services import master_key_ensure
 from apps.providers.registry import UnknownProvider
 from apps.routing.config_io import ConfigError, apply_environment, config_import
@@ -80,7 +79,7 @@ class Command(BaseCommand):
         new_master = None
         if opts["model"]:
             self._serve_model(opts)
-            new_master = master_key_ensure(configured=conf.PROXY_MASTER_KEY)
+            new_master = master_key_ensure(configured=settings.PROXY_MASTER_KEY)
         call_command("collectstatic", interactive=False, verbosity=0)
         self._banner(opts)
         if new_master:
