@@ -11,13 +11,13 @@ counter's name carries the budget period (``budget_reset_at``), so a reset start
 from __future__ import annotations
 
 import math
-import re
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from apps.core.conf import conf
+from apps.core.durations import parse_duration
 from apps.core.ratelimit import Counter, Kind
 
 NANO = Decimal(10) ** 9
@@ -26,9 +26,6 @@ NANO = Decimal(10) ** 9
 PARALLEL_LEASE_MARGIN_S = 60.0
 # Totals of a budget period outlive the period by this much (then Redis forgets them).
 _TOTAL_GRACE_S = 86400.0
-
-_DURATION = re.compile(r"^\s*(\d+)\s*(s|m|h|d|w|mo|y)\s*$")
-_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400, "y": 365 * 86400}
 
 
 def units(amount: Decimal | float | None) -> int:
@@ -45,34 +42,24 @@ def dollars(nano: int) -> str:
 
 
 def duration_seconds(text: str) -> float | None:
-    """``30s``, ``5m``, ``1h``, ``1d``, ``2w``, ``1mo`` (30 days, for fixed windows),
-    ``1y``; None when unreadable."""
-    match = _DURATION.match(text or "")
-    if not match:
+    """A duration (``30s``, ``1h``, ``1d``, ``1mo``...) in seconds, a month counted as 30
+    days (per-model budgets use fixed windows); None when unreadable."""
+    try:
+        duration = parse_duration(text)
+    except ValueError:
         return None
-    count, unit = int(match.group(1)), match.group(2)
-    if count <= 0:
-        return None
-    if unit == "mo":
-        return count * 30 * 86400.0
-    return float(count * _SECONDS[unit])
+    if duration.unit == "mo":
+        return duration.amount * 30 * 86400.0
+    start = datetime(2000, 1, 1, tzinfo=UTC)
+    return (duration.after(start) - start).total_seconds()
 
 
 def next_reset(*, duration: str, after: datetime) -> datetime | None:
-    """When a budget of ``duration`` that starts at ``after`` resets; months are calendar
-    months (the same day next month, clamped to the month's last day)."""
-    match = _DURATION.match(duration or "")
-    if not match or int(match.group(1)) <= 0:
+    """When a budget of ``duration`` that starts at ``after`` resets (calendar months)."""
+    try:
+        return parse_duration(duration).after(after)
+    except ValueError:
         return None
-    count, unit = int(match.group(1)), match.group(2)
-    if unit == "mo":
-        month = after.month - 1 + count
-        year, month = after.year + month // 12, month % 12 + 1
-        import calendar
-
-        day = min(after.day, calendar.monthrange(year, month)[1])
-        return after.replace(year=year, month=month, day=day)
-    return after + timedelta(seconds=count * _SECONDS[unit])
 
 
 @dataclass(frozen=True, slots=True)
