@@ -28,6 +28,7 @@ from apps.core.secrets import resolve
 from apps.keys import hashing
 from apps.keys.models import VirtualKey
 from apps.keys.scopes import Scope, scope_of
+from apps.teams.models import Organization, TeamMembership
 
 _NEGATIVE_TTL_S = 10.0
 
@@ -81,7 +82,7 @@ class Principal:
     metadata: dict[str, Any] = field(default_factory=dict)
     # Every level that limits this caller's calls (key, team, organization, user...).
     scopes: tuple[Scope, ...] = ()
-    # "key" or "team" when either is blocked: the caller is known, and refused.
+    # "key", "team" or "organization" when blocked: the caller is known, and refused.
     blocked: str = ""
 
     def may_use(self, model_group: str, access_groups: Iterable[str] = ()) -> bool:
@@ -129,20 +130,36 @@ def _intersect(*lists: list[str] | None) -> frozenset[str] | None:
     return result
 
 
+def _organization_of(key: VirtualKey) -> Organization | None:
+    if key.team is not None and key.team.organization is not None:
+        return key.team.organization
+    return key.organization
+
+
 def _scopes_of(key: VirtualKey) -> tuple[Scope, ...]:
+    """Every level limiting the key's calls: the key, its team, organization, user and the
+    user's membership of the team (loaded with the key, plus one query for the membership)."""
     team = key.team
-    org = team.organization if team else None
+    org = _organization_of(key)
+    user = key.user
+    membership = (
+        TeamMembership.objects.select_related("budget").filter(team=team, user=user).first()
+        if team is not None and user is not None
+        else None
+    )
     found = [
         scope_of("key", str(key.pk), key),
         scope_of("team", str(team.pk), team) if team else None,
         scope_of("organization", str(org.pk), org) if org else None,
+        scope_of("user", str(user.pk), user) if user else None,
+        scope_of("team member", str(membership.pk), membership) if membership else None,
     ]
     return tuple(s for s in found if s is not None)
 
 
 def _principal_for(key: VirtualKey) -> Principal:
     team = key.team
-    org = team.organization if team else None
+    org = _organization_of(key)
     return Principal(
         key_id=key.pk,
         key_alias=key.key_alias,
@@ -174,10 +191,23 @@ def _principal_for(key: VirtualKey) -> Principal:
     )
 
 
+_RELATED = (
+    "budget",
+    "team",
+    "team__budget",
+    "team__organization",
+    "team__organization__budget",
+    "organization",
+    "organization__budget",
+    "user",
+    "user__budget",
+)
+
+
 def _load_key(digest: str) -> Principal | None:
     now = clock.now()
     key = (
-        VirtualKey.objects.select_related("team", "team__organization", "user")
+        VirtualKey.objects.select_related(*_RELATED)
         .filter(Q(digest=digest) | Q(previous_digest=digest, previous_digest_expires_at__gt=now))
         .first()
     )
@@ -196,6 +226,9 @@ def _load_key(digest: str) -> Principal | None:
         return dataclasses.replace(principal, blocked="key")
     if key.team is not None and key.team.blocked:
         return dataclasses.replace(principal, blocked="team")
+    org = _organization_of(key)
+    if org is not None and org.blocked:
+        return dataclasses.replace(principal, blocked="organization")
     return principal
 
 
@@ -259,7 +292,9 @@ def _refuse_blocked(principal: Principal) -> None:
             code="key_blocked",
         )
     # 401 like LiteLLM, whose clients treat a blocked team as an authentication failure.
+    level = principal.blocked
+    route = "/team/unblock" if level == "team" else "/organization/update"
     raise AuthenticationError(
-        "This key's team is blocked. A proxy admin can unblock it with /team/unblock.",
-        code="team_blocked",
+        f"This key's {level} is blocked. A proxy admin can unblock it with {route}.",
+        code=f"{level}_blocked",
     )

@@ -278,3 +278,37 @@ def test_refusal_on_azure_paths_is_in_openai_shape(
     assert refused.status_code == 429
     assert refused.json()["error"]["type"] == "rate_limit_error"
     assert refused.headers["x-ratelimit-limit-requests"] == "1"
+
+
+def test_user_and_team_member_limits(gateway_server, openai_upstream, openai_client, make_key):
+    """A user's rpm counts every key of the user; a team membership's budget counts the
+    user's keys in that team only."""
+    from apps.keys.models import VirtualKey
+    from apps.teams.models import GatewayUser, TeamMembership
+
+    openai_upstream("gpt")
+    user = GatewayUser.objects.create(user_id="u-1", rpm_limit=2)
+    team = _team(team_alias="t")
+    member = TeamMembership.objects.create(team=team, user=user, max_budget=Decimal(1))
+    first, second = make_key(), make_key(team=team)
+    VirtualKey.objects.update(user=user)
+    openai_client(first).chat.completions.create(model="gpt", messages=HELLO)
+    openai_client(second).chat.completions.create(model="gpt", messages=HELLO)
+    with pytest.raises(openai.RateLimitError, match="this user"):
+        openai_client(first).chat.completions.create(model="gpt", messages=HELLO)
+    user.rpm_limit = None
+    user.save()
+    member.spend = Decimal(2)
+    member.save()  # a change the caches hear of
+    with pytest.raises(openai.RateLimitError, match="team member budget"):
+        openai_client(second).chat.completions.create(model="gpt", messages=HELLO)
+    openai_client(first).chat.completions.create(model="gpt", messages=HELLO)
+
+
+def test_key_of_a_blocked_organization_is_refused(
+    gateway_server, openai_upstream, openai_client, make_key
+):
+    openai_upstream("gpt")
+    team = _team(team_alias="t", organization={"blocked": True})
+    with pytest.raises(openai.AuthenticationError, match="organization is blocked"):
+        openai_client(make_key(team=team)).chat.completions.create(model="gpt", messages=HELLO)
