@@ -12,6 +12,7 @@ from decimal import Decimal
 
 from apps.gateway.call import Call
 from apps.keys import limits
+from apps.keys.end_users import end_user
 from apps.routing.selectors import check_access
 
 logger = logging.getLogger(__name__)
@@ -31,6 +32,13 @@ async def admit(call: Call) -> None:
     scopes = principal.scopes
     if principal.model_rules:
         await check_access(principal=principal, model=model)
+    user = body.get("user")
+    customer = await end_user(user) if isinstance(user, str) else None
+    if customer is not None:
+        call.region = customer.allowed_model_region
+        call.default_model = customer.default_model
+        if customer.scope is not None:
+            scopes = (*scopes, customer.scope)
     if not scopes:
         return
     call.admission = await limits.admit(scopes=scopes, model=model)

@@ -70,10 +70,12 @@ class Call:
         "call_type",
         "candidate",
         "client_credentials",
+        "default_model",
         "dialect",
         "group_name",
         "headers_sent",
         "principal",
+        "region",
         "request",
         "request_id",
         "response_id",
@@ -115,6 +117,10 @@ class Call:
         self.body_done = False
         # The caller's limits this call passed (None: nothing limits it).
         self.admission: Admission | None = None
+        # The end user's region ("eu", "us": only deployments there) and the model group that
+        # serves it when the requested one has no deployment in that region.
+        self.region = ""
+        self.default_model = ""
 
     @property
     def status(self) -> int:
@@ -151,6 +157,8 @@ class Call:
             headers.append((b"x-litellm-response-cost", format(cost.normalize(), "f").encode()))
         if self.admission is not None:
             headers += self.admission.headers()
+        if self.region:
+            headers.append((b"x-litellm-model-region", self.region.encode()))
         return headers
 
     def _metadata(self, given: object) -> dict[str, object]:

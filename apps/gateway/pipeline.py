@@ -33,6 +33,22 @@ async def _route(call: Call) -> list[Candidate]:
         candidates = await client_credentials.apply(
             call.client_credentials, group.client_credentials, group.name, candidates
         )
+    region = call.region
+    if region:
+        # An end user held to a region: only that region's deployments, else its default model.
+        candidates = [c for c in candidates if c.region == region]
+        if not candidates and call.default_model and call.default_model != model:
+            call.group_name = call.default_model
+            group, others = await candidates_for(principal=call.principal, model=call.default_model)
+            if call.client_credentials is not None:
+                others = await client_credentials.apply(
+                    call.client_credentials, group.client_credentials, group.name, others
+                )
+            candidates = [c for c in others if c.region == region]
+        if not candidates:
+            raise UpstreamError(
+                f"No deployment in region '{region}' serves '{model}'.", retryable=False
+            )
     if not candidates:
         raise UpstreamError(f"No deployment serves '{model}'.", retryable=False)
     return candidates
