@@ -126,8 +126,9 @@ def test_unknown_keys_are_cached_too(gateway_server, gateway_http, openai_upstre
 def test_no_query_for_limits_and_budgets_once_warm(
     gateway_server, openai_upstream, openai_client, make_key, queries
 ):
-    """A key with every limit set, in a team and organization with budgets: the checks and the
-    settling of each call run on counters, never on the database."""
+    """A key with every limit set, in a team and organization with budgets, of a user with a
+    team membership, called for a registered end user and an unknown one: the checks and the
+    settling of each call run on counters and caches, never on the database."""
     from decimal import Decimal
 
     from apps.teams.models import Organization, Team
@@ -148,13 +149,27 @@ def test_no_query_for_limits_and_budgets_once_warm(
         tpm_limit=10**9,
         max_parallel_requests=50,
     )
+    from apps.keys.models import VirtualKey
+    from apps.teams.models import EndUser, GatewayUser, TeamMembership
+
+    user = GatewayUser.objects.create(user_id="u", max_budget=Decimal(100), rpm_limit=10_000)
+    TeamMembership.objects.create(team=team, user=user, max_budget=Decimal(100))
+    VirtualKey.objects.update(user=user)
+    EndUser.objects.create(user_id="cust", max_budget=Decimal(100), rpm_limit=10_000)
     client = openai_client(key)
     settle_change_poll()
     queries.take()
-    client.chat.completions.create(model="gpt", messages=HELLO)
+    for end_user in ("cust", "unknown"):
+        client.chat.completions.create(model="gpt", messages=HELLO, user=end_user)
     assert any("keys_virtualkey" in sql for sql in queries.take())
     for _ in range(5):
-        raw = client.chat.completions.with_raw_response.create(model="gpt", messages=HELLO)
-        assert raw.headers["x-ratelimit-limit-requests"] == "10000"
-        list(client.chat.completions.create(model="gpt", messages=HELLO, stream=True))
+        for end_user in ("cust", "unknown"):
+            raw = client.chat.completions.with_raw_response.create(
+                model="gpt", messages=HELLO, user=end_user
+            )
+            assert raw.headers["x-ratelimit-limit-requests"] == "10000"
+            stream = client.chat.completions.create(
+                model="gpt", messages=HELLO, stream=True, user=end_user
+            )
+            list(stream)
     assert queries.take() == []
