@@ -64,8 +64,8 @@ async def end_user(user_id: str | None) -> Customer | None:
     """The registered end user ``user_id`` (None when unknown or not given).
 
     Raises PermissionDenied for a blocked end user: the key is fine, this customer is not."""
-    if not user_id or len(user_id) > _MAX_ID:
-        return None
+    if not user_id or len(user_id) > _MAX_ID or "\x00" in user_id:
+        return None  # no such row can exist (PostgreSQL text cannot even hold NUL)
     now = time.monotonic()
     hit = _cache.get(user_id)
     if hit is None or hit[1] < now:

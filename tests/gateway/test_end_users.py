@@ -107,3 +107,11 @@ def test_end_user_default_model_when_no_deployment_in_region(
     assert raw.headers["x-litellm-model-group"] == "gpt-eu"
     with pytest.raises(openai.APIStatusError, match="region 'eu'"):
         _chat(client, "cust-eu-strict")
+
+
+def test_end_user_id_with_nul_is_no_server_error(
+    gateway_server, openai_upstream, openai_client, make_key
+):
+    """Regression: looking up 'a\\x00b' failed in PostgreSQL and the call answered 500."""
+    openai_upstream("gpt")
+    assert _chat(openai_client(make_key()), "a\x00b").status_code == 200
