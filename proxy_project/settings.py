@@ -215,6 +215,10 @@ GATEWAY_METRICS_REQUIRE_AUTH = env_bool("GATEWAY_METRICS_REQUIRE_AUTH", False)
 # (an entry's own "secret" wins), and how many events may wait before the oldest are dropped.
 GATEWAY_CALLBACK_SECRET = env_str("GATEWAY_CALLBACK_SECRET", "")
 GATEWAY_CALLBACK_QUEUE = env_int("GATEWAY_CALLBACK_QUEUE", 10_000)
+# Keep each call's request and response (redacted) on its usage row: for every call, or only
+# for keys whose metadata has store_prompts_in_spend_logs: true. Cut to this many characters.
+GATEWAY_STORE_PROMPTS = env_bool("GATEWAY_STORE_PROMPTS", False)
+GATEWAY_STORED_BODY_BYTES = env_int("GATEWAY_STORED_BODY_BYTES", 64 * 1024)
 # Monthly usage partitions created ahead of time, besides the current month's.
 USAGE_PARTITIONS_AHEAD = env_int("USAGE_PARTITIONS_AHEAD", 2)
 # Longest time the request loop may wait for the GIL held by a writer or loader thread.

@@ -21,7 +21,7 @@ from apps.keys.auth import Principal
 from apps.keys.limits import Admission
 from apps.providers.schemas import CanonicalRequest, Target, Usage
 from apps.routing.selectors import Candidate
-from apps.usage.services import UsageEvent, usage_record
+from apps.usage.services import UsageEvent, stores_bodies, usage_record
 
 # nginx's code for a client that closed the connection before the answer: the row says so.
 STATUS_CLIENT_CLOSED = 499
@@ -78,6 +78,7 @@ class Call:
         "region",
         "request",
         "request_id",
+        "response_body",
         "response_id",
         "start_time",
         "t0",
@@ -110,6 +111,8 @@ class Call:
         self.ttft_ms: int | None = None
         # The answer's own id (``chatcmpl-…``), so the usage row can be found by it.
         self.response_id = ""
+        # The answer as sent, kept only when the call's bodies are stored.
+        self.response_body: bytes | None = None
         # Tags from the ``x-litellm-tags`` header, added to the body's ``metadata.tags``.
         self.tags: list[str] = []
         self.headers_sent = False
@@ -194,5 +197,7 @@ class Call:
                 ttft_ms=self.ttft_ms,
                 metadata=self._metadata(metadata),
                 response_id=self.response_id,
+                request_body=body if body and stores_bodies(self.principal) else None,
+                response_body=self.response_body,
             )
         )

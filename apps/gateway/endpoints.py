@@ -28,6 +28,7 @@ from apps.gateway.http import (
 from apps.keys.auth import Principal, authenticate, bearer_token
 from apps.providers.schemas import CanonicalRequest
 from apps.usage.metrics import InFlight
+from apps.usage.services import stores_bodies
 
 logger = logging.getLogger(__name__)
 # What a refused or failed call costs the caller (``x-litellm-response-cost`` on every answer).
@@ -97,9 +98,10 @@ async def answer_canonical(call: Call, send: Send) -> Decimal | None:
         return None
     result = await pipeline.run(call)
     cost = pipeline.request_cost_of(call)
-    await send_response(
-        send, 200, call.dialect.render(call.request, result), call.response_headers(cost)
-    )
+    rendered = call.dialect.render(call.request, result)
+    if stores_bodies(call.principal):
+        call.response_body = rendered
+    await send_response(send, 200, rendered, call.response_headers(cost))
     return cost
 
 

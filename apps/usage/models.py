@@ -50,6 +50,10 @@ class UsageLog(models.Model):
     metadata = models.JSONField(default=dict, blank=True)
     start_time = models.DateTimeField()
     end_time = models.DateTimeField()
+    # Only when enabled (GATEWAY_STORE_PROMPTS, or the key's or team's metadata
+    # ``store_prompts_in_spend_logs``); secrets redacted, cut to GATEWAY_STORED_BODY_BYTES.
+    request_body = models.TextField(blank=True, default="")
+    response_body = models.TextField(blank=True, default="")
 
     class Meta:
         indexes = [

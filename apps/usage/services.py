@@ -17,6 +17,7 @@ from apps.providers.schemas import Usage
 from apps.routing.selectors import Candidate
 from apps.usage import callbacks
 from apps.usage.pricing import cost_of, lookup
+from apps.usage.redaction import stored_text
 from apps.usage.writer import writer
 
 access_logger = logging.getLogger("gateway.access")
@@ -112,6 +113,24 @@ class UsageEvent:
     ttft_ms: int | None = None
     metadata: dict[str, Any] = field(default_factory=dict)
     response_id: str = ""
+    # Stored only when enabled for the call (see ``stores_bodies``); redacted here.
+    request_body: Any = None
+    response_body: bytes | None = None
+
+
+def stores_bodies(principal: Principal | None) -> bool:
+    """Whether a call's request and response are kept on its usage row: everywhere
+    (``GATEWAY_STORE_PROMPTS``) or for a key whose metadata says
+    ``store_prompts_in_spend_logs: true``."""
+    if conf.GATEWAY_STORE_PROMPTS:
+        return True
+    return principal is not None and principal.metadata.get("store_prompts_in_spend_logs") is True
+
+
+def _stored(value: Any) -> str:
+    if value is None:
+        return ""
+    return stored_text(value, conf.GATEWAY_STORED_BODY_BYTES)
 
 
 def usage_record(event: UsageEvent) -> Decimal:
@@ -157,6 +176,8 @@ def usage_record(event: UsageEvent) -> Decimal:
         "metadata": _metadata(event.metadata),
         "start_time": event.start_time,
         "end_time": event.start_time + timedelta(milliseconds=latency),
+        "request_body": _stored(event.request_body),
+        "response_body": _stored(event.response_body),
     }
     writer.record(row)
     callbacks.dispatcher.offer(row)
