@@ -136,6 +136,7 @@ def write_rows(rows: list[Row]) -> int:
     if not rows:
         return 0
     partitions.ensure_for(row["start_time"] for row in rows)
+    accrual.ensure_end_users(rows)
     with transaction.atomic():
         if connection.vendor == "postgresql":
             return _insert_postgresql(rows)

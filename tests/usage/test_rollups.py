@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import pytest
+from django.db import transaction
 from django.db.models import Count, Q, Sum
 
 from apps.keys.models import VirtualKey
@@ -143,7 +144,8 @@ def test_the_portable_aggregation_equals_the_database_one():
     spend_sql = sorted(Team.objects.values_list("pk", "spend"))
     DailyUsage.objects.all().delete()
     Team.objects.update(spend=0)
-    accrual.apply(rows)
+    with transaction.atomic():
+        accrual.apply(rows)
     assert (
         sorted(
             DailyUsage.objects.values_list(
