@@ -115,31 +115,35 @@ def meter(rows: Iterable[Row]) -> None:
 
 
 class BudgetCollector(Collector):
-    """Remaining budget per team and key, read from the database at scrape time."""
+    """Remaining budget per team and key (the effective ``max_budget``: inline, else the
+    shared budget's, minus ``spend``), read from the database at scrape time."""
 
     def collect(self) -> Iterator[GaugeMetricFamily]:
+        from django.db.models import Q
+
         from apps.keys.models import VirtualKey
         from apps.teams.models import Team
 
+        budgeted = Q(max_budget__isnull=False) | Q(budget__max_budget__isnull=False)
         teams = GaugeMetricFamily(
             "litellm_remaining_team_budget_metric",
             "Team budget left in USD (max_budget - spend).",
             labels=["team", "team_alias"],
         )
-        for pk, alias, budget, spent in Team.objects.filter(max_budget__isnull=False).values_list(
-            "pk", "team_alias", "max_budget", "spend"
-        ):
-            teams.add_metric([str(pk), alias], float((budget or 0) - spent))
+        for team in Team.objects.select_related("budget").filter(budgeted):
+            limit = team.effective("max_budget")
+            if limit is not None:
+                teams.add_metric([team.team_id, team.team_alias], float(limit - team.spend))
         yield teams
         keys = GaugeMetricFamily(
             "litellm_remaining_api_key_budget_metric",
             "Key budget left in USD (max_budget - spend).",
             labels=["key", "key_alias"],
         )
-        for pk, alias, budget, spent in VirtualKey.objects.filter(
-            max_budget__isnull=False
-        ).values_list("pk", "key_alias", "max_budget", "spend"):
-            keys.add_metric([str(pk), alias], float((budget or 0) - spent))
+        for key in VirtualKey.objects.select_related("budget").filter(budgeted):
+            limit = key.effective("max_budget")
+            if limit is not None:
+                keys.add_metric([str(key.pk), key.key_alias], float(limit - key.spend))
         yield keys
 
 
