@@ -35,6 +35,7 @@ urlpatterns = [
     path("", include("apps.keys.api.urls")),
     path("", include("apps.teams.api.urls")),
     path("", include("apps.routing.api.urls")),
+    path("", include("apps.usage.api.urls")),
     path(
         "openapi.json",
         SpectacularJSONAPIView.as_view(authentication_classes=[], permission_classes=[AllowAny]),
