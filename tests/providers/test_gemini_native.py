@@ -93,3 +93,24 @@ def test_json_array_stream_is_read_at_the_end() -> None:
     )
     scanner.finish()
     assert scanner.usage is not None and scanner.usage.prompt_tokens == 7
+
+
+def test_a_query_in_api_base_stays_after_the_native_path() -> None:
+    url = GeminiProvider().native_url(
+        gemini(api_base="https://g.example/v1beta?route=eu"), "v1", "generateContent", {}
+    )
+    assert url == "https://g.example/v1/models/gemini-2.5-flash:generateContent?route=eu"
+    streamed = native.gemini_url(
+        gemini(api_base="https://g.example?route=eu"),
+        "v1beta",
+        "m",
+        "streamGenerateContent",
+        {"alt": "sse"},
+    )
+    assert streamed == "https://g.example/v1beta/models/m:streamGenerateContent?route=eu&alt=sse"
+
+
+@pytest.mark.parametrize("model", ["..", ".", "a\r\nb", "a\x00b", "a\\b"])
+def test_a_dot_segment_or_control_character_is_refused(model: str) -> None:
+    with pytest.raises(InvalidRequest):
+        native.gemini_url(gemini(), "v1beta", model, "generateContent", {})

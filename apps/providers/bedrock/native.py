@@ -28,6 +28,7 @@ from typing import Any
 import orjson
 
 from apps.core.errors import InvalidRequest, UpstreamError
+from apps.providers import urls
 from apps.providers.anthropic.response import usage_from_anthropic
 from apps.providers.bedrock.auth import auth_headers, aws_environment, resolve_auth
 from apps.providers.bedrock.errors import bedrock_error, stream_exception
@@ -75,7 +76,7 @@ def native_request(
     provider = BedrockProvider()
     model = model_id(target)
     auth = resolve_auth(target, model, aws_environment())
-    url = f"{provider.endpoint(target, auth.region)}/model/{model_path(model)}/{action}"
+    url = urls.join(provider.endpoint(target, auth.region), f"/model/{model_path(model)}/{action}")
     headers = {name: client_headers[name] for name in FORWARDED_HEADERS if name in client_headers}
     headers.setdefault("content-type", "application/json")
     headers.update(target.headers)

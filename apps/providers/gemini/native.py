@@ -16,6 +16,7 @@ from urllib.parse import quote
 import orjson
 
 from apps.core.errors import InvalidRequest, UpstreamError
+from apps.providers import urls
 from apps.providers.gemini.errors import stream_error
 from apps.providers.gemini.response import usage_from
 from apps.providers.schemas import GATEWAY_ONLY_FIELDS, JSONDict, Target, Usage
@@ -45,7 +46,9 @@ _MAX_ARRAY_SCAN = 8 * 1024 * 1024
 
 
 def segment(value: str) -> str:
-    """``value`` as one URL path segment: every reserved character escaped."""
+    """``value`` as one URL path segment: every reserved character escaped; a dot segment or
+    a control character refused (400)."""
+    urls.segment(value, allow_slash=True)
     return quote(value, safe="")
 
 
@@ -62,18 +65,28 @@ def native_body(body: JSONDict) -> JSONDict:
 
 
 def query_string(query: dict[str, str]) -> str:
-    kept = [f"{name}={quote(query[name], safe='')}" for name in FORWARDED_QUERY if name in query]
-    return "?" + "&".join(kept) if kept else ""
+    """The forwarded query parameters, encoded (without the "?")."""
+    return "&".join(
+        f"{name}={quote(query[name], safe='')}" for name in FORWARDED_QUERY if name in query
+    )
+
+
+def unversioned_base(base: str) -> str:
+    """``base`` without an API version as its last path segment (its query string kept)."""
+    path = urls.path_of(base)
+    last = path.rsplit("/", 1)[-1]
+    if last in API_VERSIONS:
+        return urls.with_path(base, path[: -len(last) - 1])
+    return base
 
 
 def gemini_url(target: Target, version: str, model: str, method: str, query: dict[str, str]) -> str:
     """The Gemini API URL for ``model``'s ``method`` at the client's API ``version``; the
-    host comes from the deployment (its ``api_base`` without a version suffix)."""
-    base = (target.api_base or GEMINI_HOST).rstrip("/")
-    last = base.rsplit("/", 1)[-1]
-    if last in API_VERSIONS:
-        base = base[: -len(last) - 1]
-    return f"{base}/{version}/models/{segment(model)}:{method}{query_string(query)}"
+    host comes from the deployment (its ``api_base`` without a version suffix; a query string
+    in it is kept after the path)."""
+    base = unversioned_base(target.api_base or GEMINI_HOST)
+    path = f"/{version}/models/{segment(model)}:{method}"
+    return urls.join(base, path, query_string(query))
 
 
 def model_of(target: Target) -> str:

@@ -177,10 +177,7 @@ class VertexAIProvider(_GoogleProvider):
         model with the client's API version and method (each path part escaped)."""
         location = str(target.params.get("vertex_location") or self.default_location)
         if target.api_base:
-            base = target.api_base.rstrip("/")
-            last = base.rsplit("/", 1)[-1]
-            if last in native.API_VERSIONS:
-                base = base[: -len(last) - 1]
+            base = native.unversioned_base(target.api_base)
         elif location == "global":
             base = "https://aiplatform.googleapis.com"
         else:
@@ -188,10 +185,11 @@ class VertexAIProvider(_GoogleProvider):
         model = native.segment(self.model_name(target))
         resource = f"endpoints/{model}" if model.isdigit() else f"publishers/google/models/{model}"
         project = native.segment(self._project(target))
-        return (
-            f"{base}/{version}/projects/{project}/locations/{native.segment(location)}/"
-            f"{resource}:{method}{native.query_string(query)}"
+        path = (
+            f"/{version}/projects/{project}/locations/{native.segment(location)}/"
+            f"{resource}:{method}"
         )
+        return urls.join(base, path, native.query_string(query))
 
     def auth_headers(self, target: Target) -> dict[str, str]:
         token = target.api_key or target.access_token
