@@ -9,7 +9,7 @@ from __future__ import annotations
 import dataclasses
 import fnmatch
 import logging
-import random
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
@@ -26,6 +26,7 @@ from apps.keys.auth import Principal
 from apps.providers.registry import UnknownProvider, get_provider
 from apps.providers.schemas import Target
 from apps.routing.models import Deployment, ModelGroup
+from apps.routing.policy import RouterSettings, SettingsError, router_settings
 
 logger = logging.getLogger(__name__)
 
@@ -51,6 +52,10 @@ class Candidate:
     # The deployment's region ("eu", "us"; litellm_params.region_name), for end users held to
     # one region.
     region: str = ""
+    # The prompt size the deployment accepts (model_info.max_input_tokens), when known.
+    max_input_tokens: int | None = None
+    # Its weight in simple-shuffle within its group (see shuffle_weights), set at load.
+    share: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,6 +68,18 @@ class ClientCredentialPolicy:
     api_base_hosts: tuple[str, ...] = ()
 
 
+def shuffle_weights(candidates: Sequence[Candidate]) -> list[float]:
+    """LiteLLM's simple-shuffle weights: ``weight`` when any deployment of the group sets one,
+    else rpm, else tpm (when every deployment has it), else equal."""
+    if any(c.weight != 1 for c in candidates):
+        return [float(c.weight) for c in candidates]
+    if all(c.rpm for c in candidates):
+        return [float(c.rpm or 1) for c in candidates]
+    if all(c.tpm for c in candidates):
+        return [float(c.tpm or 1) for c in candidates]
+    return [1.0] * len(candidates)
+
+
 @dataclass(frozen=True, slots=True)
 class Group:
     name: str
@@ -73,12 +90,15 @@ class Group:
     # name in its allowed models instead of the group itself.
     access_groups: frozenset[str] = frozenset()
     client_credentials: ClientCredentialPolicy = ClientCredentialPolicy()
+    # The router settings with this group's own on top.
+    router: RouterSettings = field(default_factory=RouterSettings)
 
 
 @dataclass(slots=True)
 class RoutingTable:
     groups: dict[str, Group]
     wildcards: list[Group]
+    router: RouterSettings = field(default_factory=RouterSettings)
 
     def resolve(self, model: str) -> tuple[Group, str | None] | None:
         """The group serving ``model`` and, for wildcard groups, the part matched by '*'."""
@@ -109,7 +129,9 @@ def _read_credential_files(params: dict[str, Any]) -> None:
                 params[name] = path.read_text()
 
 
-def _target_for(dep: Deployment, group_name: str, drop_default: bool) -> Target:
+def _target_for(
+    dep: Deployment, group_name: str, drop_default: bool, router: RouterSettings
+) -> Target:
     provider = get_provider(dep.provider)
     api_key = resolve(dep.api_key)
     if not api_key:
@@ -129,8 +151,8 @@ def _target_for(dep: Deployment, group_name: str, drop_default: bool) -> Target:
         api_base=resolve_value(dep.api_base) or None,
         api_key=api_key,
         api_version=resolve_value(dep.api_version) or None,
-        timeout_s=dep.timeout or conf.GATEWAY_DEFAULT_TIMEOUT_S,
-        stream_timeout_s=dep.stream_timeout,
+        timeout_s=dep.timeout or router.timeout or conf.GATEWAY_DEFAULT_TIMEOUT_S,
+        stream_timeout_s=dep.stream_timeout or router.stream_timeout,
         headers={str(k): str(resolve_value(v)) for k, v in (dep.headers or {}).items()},
         params=params,
         drop_params=bool(drop) if drop is not None else drop_default,
@@ -147,11 +169,37 @@ def _base_model(dep: Deployment) -> str:
     return rest if sep and provider == dep.provider else base
 
 
-def global_drop_params() -> bool:
+def _max_input_tokens(*infos: dict[str, Any] | None) -> int | None:
+    for info in infos:
+        value = (info or {}).get("max_input_tokens")
+        if isinstance(value, int | float) and not isinstance(value, bool) and value > 0:
+            return int(value)
+    return None
+
+
+def _global_settings() -> tuple[bool, RouterSettings]:
+    """(drop_params default, router settings) of the imported config."""
     config = ProxyConfig.objects.filter(pk=1).first()
-    if config is not None and "drop_params" in (config.litellm_settings or {}):
-        return bool(config.litellm_settings["drop_params"])
-    return bool(conf.GATEWAY_DROP_PARAMS)
+    litellm = (config.litellm_settings if config else None) or {}
+    drop = bool(litellm["drop_params"]) if "drop_params" in litellm else None
+    try:
+        router = router_settings(litellm, (config.router_settings if config else None) or {})
+    except SettingsError as exc:
+        logger.error("router settings ignored: %s", exc)
+        router = RouterSettings()
+    return (bool(conf.GATEWAY_DROP_PARAMS) if drop is None else drop), router
+
+
+def global_drop_params() -> bool:
+    return _global_settings()[0]
+
+
+def _group_router(grp: ModelGroup, router: RouterSettings) -> RouterSettings:
+    try:
+        return router.for_group(grp.name, grp.settings or {})
+    except SettingsError as exc:
+        logger.error("settings of model group %s ignored: %s", grp.name, exc)
+        return router
 
 
 def _access_groups(model_info: Any) -> set[str]:
@@ -160,7 +208,10 @@ def _access_groups(model_info: Any) -> set[str]:
 
 
 def load_table() -> RoutingTable:
-    drop_default = global_drop_params()
+    drop_default, router = _global_settings()
+    group_routers = {
+        grp.pk: _group_router(grp, router) for grp in ModelGroup.objects.filter(enabled=True)
+    }
     groups: dict[str, Group] = {}
     wildcards: list[Group] = []
     deployments = (
@@ -172,8 +223,9 @@ def load_table() -> RoutingTable:
     access: dict[int, set[str]] = {}
     for dep in deployments:
         access.setdefault(dep.group_id, set()).update(_access_groups(dep.model_info))
+        group_router = group_routers.get(dep.group_id, router)
         try:
-            target = _target_for(dep, dep.group.name, drop_default)
+            target = _target_for(dep, dep.group.name, drop_default, group_router)
         except (UnknownProvider, SecretError) as exc:
             logger.error("deployment %s skipped: %s", dep.model_id, exc)
             continue
@@ -191,12 +243,17 @@ def load_table() -> RoutingTable:
                 ),
                 price_model=_base_model(dep),
                 region=str(getattr(dep, "region_name", "") or ""),
+                max_input_tokens=_max_input_tokens(dep.model_info, dep.group.model_info),
             )
         )
     for grp in ModelGroup.objects.filter(enabled=True):
+        members = by_group.get(grp.pk, [])
+        shares = shuffle_weights(members)
         group = Group(
             name=grp.name,
-            candidates=tuple(by_group.get(grp.pk, ())),
+            candidates=tuple(
+                dataclasses.replace(c, share=w) for c, w in zip(members, shares, strict=True)
+            ),
             settings=dict(grp.settings or {}),
             model_info=dict(grp.model_info or {}),
             access_groups=frozenset(access.get(grp.pk, set()) | _access_groups(grp.model_info)),
@@ -209,6 +266,7 @@ def load_table() -> RoutingTable:
                     if str(h).strip()
                 ),
             ),
+            router=group_routers.get(grp.pk, router),
         )
         if not group.candidates:
             continue
@@ -218,7 +276,7 @@ def load_table() -> RoutingTable:
             groups[grp.name] = group
     # Most specific pattern first: 'openai/gpt-4*' wins over 'openai/*' over '*'.
     wildcards.sort(key=lambda g: len(g.name.replace("*", "")), reverse=True)
-    return RoutingTable(groups=groups, wildcards=wildcards)
+    return RoutingTable(groups=groups, wildcards=wildcards, router=router)
 
 
 _aload_table = db_task(load_table)
@@ -238,21 +296,6 @@ changes.subscribe(changes.TOPIC_CONFIG, clear_cache)
 
 async def routing_table() -> RoutingTable:
     return await _tables.get_or_load(None, _aload_table)
-
-
-def _ordered(candidates: tuple[Candidate, ...]) -> list[Candidate]:
-    """Lowest ``order`` first; within one order, a weighted shuffle (weighted random pick of
-    the first, then of the next among the rest...)."""
-    if len(candidates) == 1:
-        return list(candidates)
-    out: list[Candidate] = []
-    for order in sorted({c.order for c in candidates}):
-        pool = [c for c in candidates if c.order == order]
-        while pool:
-            pick = random.choices(pool, weights=[c.weight for c in pool])[0]
-            out.append(pick)
-            pool.remove(pick)
-    return out
 
 
 def _resolve_for(
@@ -279,35 +322,41 @@ async def check_access(*, principal: Principal, model: str) -> None:
     _resolve_for(await routing_table(), principal, model)
 
 
-async def candidates_for(*, principal: Principal, model: str) -> tuple[Group, list[Candidate]]:
-    """The group for ``model`` and its deployments in the order to try them.
+def resolve_group(
+    table: RoutingTable, principal: Principal, model: str, *, check: bool = True
+) -> tuple[Group, list[Candidate]]:
+    """The group serving ``model`` and its deployments (a wildcard group's with the matched
+    part filled into their upstream model), in configuration order.
 
-    Raises ModelNotFound, or PermissionDenied when the key may not use the group.
+    Raises ModelNotFound, or PermissionDenied when ``check`` and the key may not use the group.
     """
-    table = await routing_table()
-    found = _resolve_for(table, principal, model)
+    found = _resolve_for(table, principal, model) if check else table.resolve(model)
     if found is None:
         raise ModelNotFound(
             f"The model '{model}' does not exist or is not served by this gateway.",
             param="model",
         )
     group, suffix = found
-    candidates = _ordered(group.candidates)
-    if suffix is not None:
-        candidates = [
-            dataclasses.replace(
-                c,
-                target=dataclasses.replace(
-                    c.target,
-                    model=c.target.model.replace("*", suffix)
-                    if "*" in c.target.model
-                    else c.target.model,
-                    model_group=model,
-                ),
-            )
-            for c in candidates
-        ]
-    return group, candidates
+    if suffix is None:
+        return group, list(group.candidates)
+    return group, [
+        dataclasses.replace(
+            c,
+            target=dataclasses.replace(
+                c.target,
+                model=c.target.model.replace("*", suffix)
+                if "*" in c.target.model
+                else c.target.model,
+                model_group=model,
+            ),
+        )
+        for c in group.candidates
+    ]
+
+
+async def candidates_for(*, principal: Principal, model: str) -> tuple[Group, list[Candidate]]:
+    """The group for ``model`` and its deployments. Raises ModelNotFound / PermissionDenied."""
+    return resolve_group(await routing_table(), principal, model)
 
 
 async def visible_groups(principal: Principal) -> list[Group]:

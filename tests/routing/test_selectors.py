@@ -15,7 +15,7 @@ from apps.core.db import db_task
 from apps.core.errors import ModelNotFound, PermissionDenied
 from apps.core.secrets import encrypt
 from apps.keys.auth import MASTER, Principal
-from apps.routing import selectors
+from apps.routing import selectors, strategies
 from apps.routing.models import Deployment, ModelGroup
 from apps.routing.selectors import candidates_for, load_table, routing_table, visible_groups
 
@@ -174,7 +174,8 @@ async def test_lower_order_is_tried_first():
     late = await adeploy("gpt", "late", order=2)
     early = await adeploy("gpt", "early", order=1)
     for _ in range(20):
-        _, candidates = await candidates_for(principal=MASTER, model="gpt")
+        _, found = await candidates_for(principal=MASTER, model="gpt")
+        candidates = strategies.order(found, "simple-shuffle")
         assert [c.target.deployment_id for c in candidates] == [early.model_id, late.model_id]
 
 
@@ -184,7 +185,8 @@ async def test_weights_shape_the_first_choice():
     await adeploy("gpt", "heavy", weight=9)
     firsts: Counter[str] = Counter()
     for _ in range(400):
-        _, candidates = await candidates_for(principal=MASTER, model="gpt")
+        _, found = await candidates_for(principal=MASTER, model="gpt")
+        candidates = strategies.order(found, "simple-shuffle")
         assert len(candidates) == 2
         firsts[candidates[0].target.model] += 1
     assert 300 < firsts["heavy"] < 395
