@@ -47,6 +47,11 @@ class UsageLog(models.Model):
     latency_ms = models.PositiveBigIntegerField(default=0)
     ttft_ms = models.PositiveBigIntegerField(null=True, blank=True)
     stream = models.BooleanField(default=False)
+    # Routing: retries made and fallback groups tried; the group asked for when a fallback
+    # group answered (model_group is then the fallback's).
+    retries = models.PositiveSmallIntegerField(default=0)
+    fallbacks = models.PositiveSmallIntegerField(default=0)
+    fallback_from = models.CharField(max_length=255, blank=True, default="")
     metadata = models.JSONField(default=dict, blank=True)
     start_time = models.DateTimeField()
     end_time = models.DateTimeField()

@@ -116,6 +116,9 @@ class UsageEvent:
     # Stored only when enabled for the call (see ``stores_bodies``); redacted here.
     request_body: Any = None
     response_body: bytes | None = None
+    retries: int = 0
+    fallbacks: int = 0
+    fallback_from: str = ""
 
 
 def stores_bodies(principal: Principal | None) -> bool:
@@ -174,6 +177,9 @@ def usage_record(event: UsageEvent) -> Decimal:
         "ttft_ms": clamp(event.ttft_ms, MAX_MS) if event.ttft_ms is not None else None,
         "stream": event.stream,
         "metadata": _metadata(event.metadata),
+        "retries": min(event.retries, 32767),
+        "fallbacks": min(event.fallbacks, 32767),
+        "fallback_from": _text(event.fallback_from, 255),
         "start_time": event.start_time,
         "end_time": event.start_time + timedelta(milliseconds=latency),
         "request_body": _stored(event.request_body),
