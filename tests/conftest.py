@@ -27,8 +27,9 @@ def reset_gateway_caches() -> None:
     from apps.core import changes
     from apps.gateway import tokens
     from apps.keys import auth
-    from apps.routing import selectors
+    from apps.routing import selectors, state
 
+    state.reset()
     auth.clear_cache()
     selectors.clear_cache()
     tokens.clear()
@@ -185,9 +186,7 @@ def fake_openai(
     _fake_openai_server: tuple[BackgroundServer, fake_openai_mod.FakeOpenAI],
 ) -> FakeUpstream:
     server, fake = _fake_openai_server
-    fake.requests.clear()
-    fake.cancelled_streams = 0
-    fake.completed_streams = 0
+    fake.reset()
     return FakeUpstream(url=server.url, fake=fake)
 
 
@@ -244,6 +243,21 @@ def openai_upstream(
         return make_deployment(group, "openai", model, **fields)
 
     return build
+
+
+@pytest.fixture
+def router_config(gateway_server: GatewayProcess) -> Callable[..., None]:
+    """Set ``router_settings`` (keywords) and ``litellm_settings`` as an imported config would."""
+    from apps.core.models import ProxyConfig
+    from apps.routing import selectors
+
+    def apply(litellm: dict[str, Any] | None = None, **router: Any) -> None:
+        ProxyConfig.objects.update_or_create(
+            pk=1, defaults={"router_settings": router, "litellm_settings": litellm or {}}
+        )
+        selectors.clear_cache()
+
+    return apply
 
 
 @pytest.fixture

@@ -72,14 +72,18 @@ class Call:
         "client_credentials",
         "default_model",
         "dialect",
+        "fallback_from",
+        "fallbacks",
         "group_name",
         "headers_sent",
         "principal",
+        "record",
         "region",
         "request",
         "request_id",
         "response_body",
         "response_id",
+        "retries",
         "start_time",
         "t0",
         "tags",
@@ -105,6 +109,12 @@ class Call:
         # Provider credentials the client sent for this request only (never logged).
         self.client_credentials: ClientCredentials | None = None
         self.group_name = ""
+        # Retries and fallback groups tried, and the group asked for when a fallback answered.
+        self.retries = 0
+        self.fallbacks = 0
+        self.fallback_from = ""
+        # False for a call whose parts leave their own usage rows (a batch completion).
+        self.record = True
         self.usage: Usage | None = None
         self._status = 200
         self._error: GatewayError | None = None
@@ -156,6 +166,8 @@ class Call:
             target = self.candidate.target
             headers.append((b"x-litellm-model-id", target.deployment_id.encode()))
             headers.append((b"x-gateway-provider", target.provider.encode()))
+            headers.append((b"x-litellm-attempted-retries", str(self.retries).encode()))
+            headers.append((b"x-litellm-attempted-fallbacks", str(self.fallbacks).encode()))
         if cost is not None:
             headers.append((b"x-litellm-response-cost", format(cost.normalize(), "f").encode()))
         if self.admission is not None:
@@ -175,6 +187,8 @@ class Call:
 
     def finish(self, cost: Decimal | None = None) -> Decimal:
         """Queue this call's usage row; returns its cost (computed unless given)."""
+        if not self.record:
+            return Decimal(0)
         body = self.request.body if self.request is not None else {}
         err = self._error
         user, metadata = body.get("user"), body.get("metadata")
@@ -199,5 +213,8 @@ class Call:
                 response_id=self.response_id,
                 request_body=body if body and stores_bodies(self.principal) else None,
                 response_body=self.response_body,
+                retries=self.retries,
+                fallbacks=self.fallbacks,
+                fallback_from=self.fallback_from,
             )
         )

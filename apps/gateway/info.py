@@ -19,6 +19,7 @@ from apps.gateway.http import Request, send_response
 from apps.keys.auth import Principal
 from apps.providers.registry import get_provider
 from apps.providers.schemas import CanonicalRequest, Op
+from apps.routing import state
 from apps.routing.selectors import Candidate, Group, routing_table, visible_groups
 
 _CREATED = int(time.time())
@@ -69,6 +70,9 @@ def _deployment_info(group: Group, candidate: Candidate) -> dict[str, Any]:
         info["input_cost_per_token"] = float(prices.input)
     if prices.output is not None:
         info["output_cost_per_token"] = float(prices.output)
+    remaining = state.cooldown_remaining(target.deployment_id)
+    info["in_cooldown"] = remaining > 0
+    info["cooldown_remaining_s"] = round(remaining, 3)
     return {"model_name": group.name, "litellm_params": params, "model_info": info}
 
 
@@ -133,11 +137,15 @@ async def _probe(principal: Principal, group: Group, candidate: Candidate) -> di
     call.request = CanonicalRequest(op=op, body=body)
     call.group_name = group.name
     call.candidate = candidate
-    info = {
+    info: dict[str, Any] = {
         "model": group.name,
         "model_id": candidate.target.deployment_id,
         "provider": candidate.target.provider,
     }
+    cooling = state.cooldown_remaining(candidate.target.deployment_id)
+    if cooling:
+        # Not probed: the router leaves it out until the cooldown ends.
+        return {**info, "error": "cooling down after failures", "cooldown_remaining_s": cooling}
     try:
         try:
             result = await asyncio.wait_for(pipeline.attempt_one(call, candidate), timeout=30)

@@ -13,64 +13,23 @@ from decimal import Decimal
 from typing import TypeVar
 
 from apps.core.errors import UpstreamError
-from apps.gateway import client_credentials, tokens, upstream
+from apps.gateway import tokens, upstream
+from apps.gateway.attempts import run_attempts
 from apps.gateway.call import Call, response_id_of, scrub
 from apps.providers.base import Provider, SupportsNative
 from apps.providers.registry import get_provider
 from apps.providers.schemas import CanonicalRequest, Result, Target, UpstreamRequest
-from apps.routing.selectors import Candidate, candidates_for
+from apps.routing.selectors import Candidate
 from apps.usage.services import request_cost
 
 T = TypeVar("T")
 
 
-async def _route(call: Call) -> list[Candidate]:
-    assert call.request is not None and call.principal is not None
-    model = call.request.body["model"]
-    call.group_name = model
-    group, candidates = await candidates_for(principal=call.principal, model=model)
-    if call.client_credentials is not None:
-        candidates = await client_credentials.apply(
-            call.client_credentials, group.client_credentials, group.name, candidates
-        )
-    region = call.region
-    if region:
-        # An end user held to a region: only that region's deployments, else its default model.
-        candidates = [c for c in candidates if c.region == region]
-        if not candidates and call.default_model and call.default_model != model:
-            call.group_name = call.default_model
-            group, others = await candidates_for(principal=call.principal, model=call.default_model)
-            if call.client_credentials is not None:
-                others = await client_credentials.apply(
-                    call.client_credentials, group.client_credentials, group.name, others
-                )
-            candidates = [c for c in others if c.region == region]
-        if not candidates:
-            raise UpstreamError(
-                f"No deployment in region '{region}' serves '{model}'.", retryable=False
-            )
-    if not candidates:
-        raise UpstreamError(f"No deployment serves '{model}'.", retryable=False)
-    return candidates
-
-
 async def attempts(call: Call, attempt: Callable[[Candidate, Provider], Awaitable[T]]) -> T:
-    """Try each candidate in order; move on only after a retryable upstream error, and only
-    while nothing was sent to the client."""
-    candidates = await _route(call)
-    last: UpstreamError | None = None
-    for candidate in candidates:
-        call.candidate = candidate
-        provider = get_provider(candidate.target.provider)
-        try:
-            return await attempt(candidate, provider)
-        except UpstreamError as err:
-            err.message = scrub(err.message, candidate.target)
-            last = err
-            if not err.retryable or call.headers_sent:
-                raise
-    assert last is not None
-    raise last
+    """The requested group's deployments with retries, then its fallback groups, while
+    nothing was sent to the client (``apps.gateway.attempts``)."""
+    result: T = await run_attempts(call, attempt, scrub)
+    return result
 
 
 def native_of(provider: Provider, request: CanonicalRequest) -> SupportsNative | None:

@@ -11,7 +11,12 @@ The upstream model name selects the behaviour:
   forces a tool (``required`` or a named function)
 - a conversation ending in a ``tool`` message gets an answer quoting the tool result
 - ``echo-key-error``: a 401 whose message quotes the caller's Authorization header in full
+- ``context-exceeded``, ``content-filtered``: OpenAI's 400s for a prompt over the context
+  window (``context_length_exceeded``) and one refused by its safety system
 - ``garbage``: a 200 whose body is not JSON; ``html-error``: a 502 with an HTML body (a proxy)
+
+Failures on command: ``fail(model, 500, 500)`` makes the next two requests for ``model`` answer
+with those statuses (``retry_after`` on 429s), then the model behaves as above again.
 """
 
 from __future__ import annotations
@@ -47,6 +52,7 @@ class Recorded:
     path: str
     headers: dict[str, str]
     body: Any
+    at: float = 0.0
 
 
 @dataclass
@@ -54,6 +60,18 @@ class FakeOpenAI:
     requests: list[Recorded] = field(default_factory=list)
     cancelled_streams: int = 0
     completed_streams: int = 0
+    scripted: dict[str, list[int]] = field(default_factory=dict)
+    retry_after: str | None = "7"
+
+    def fail(self, model: str, *statuses: int) -> None:
+        self.scripted.setdefault(model, []).extend(statuses)
+
+    def reset(self) -> None:
+        self.requests.clear()
+        self.scripted.clear()
+        self.retry_after = "7"
+        self.cancelled_streams = 0
+        self.completed_streams = 0
 
     def last_text(self, body: dict[str, Any]) -> str:
         for message in reversed(body.get("messages") or []):
@@ -70,13 +88,33 @@ class FakeOpenAI:
             body = orjson.loads(raw) if raw else {}
         except orjson.JSONDecodeError:
             body = None
-        self.requests.append(Recorded(request.method, request.path_qs, dict(request.headers), body))
+        self.requests.append(
+            Recorded(request.method, request.path_qs, dict(request.headers), body, time.monotonic())
+        )
         if not isinstance(body, dict):
             return _error(400, "invalid_request_error", None, "We could not parse the JSON body.")
         model = str(body.get("model", ""))
+        queued = self.scripted.get(model)
+        if queued:
+            model = f"error-{queued.pop(0)}"
         if model == "echo-key-error":
             received = request.headers.get("Authorization", "")
             return _error(401, "invalid_request_error", "invalid_api_key", f"Bad key: {received}")
+        if model == "context-exceeded":
+            return _error(
+                400,
+                "invalid_request_error",
+                "context_length_exceeded",
+                "This model's maximum context length is 16 tokens. However, your messages "
+                "resulted in 20 tokens. Please reduce the length of the messages.",
+            )
+        if model == "content-filtered":
+            return _error(
+                400,
+                "invalid_request_error",
+                "content_policy_violation",
+                "Your request was rejected as a result of our safety system.",
+            )
         if model == "garbage":
             return web.Response(status=200, text="this is not JSON", content_type="text/plain")
         if model == "html-error":
@@ -85,7 +123,9 @@ class FakeOpenAI:
         if model.startswith("error-"):
             status = int(model.split("-", 1)[1])
             kind, code, message = ERRORS.get(status, ("server_error", None, f"HTTP {status}"))
-            headers = {"retry-after": "7"} if status == 429 else {}
+            headers = (
+                {"retry-after": self.retry_after} if status == 429 and self.retry_after else {}
+            )
             return _error(status, kind, code, message, headers)
         if model.startswith("slow-"):
             await asyncio.sleep(int(model.split("-", 1)[1]) / 1000)
