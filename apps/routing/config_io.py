@@ -3,7 +3,8 @@
 Import is idempotent: deployments from a file are matched by ``model_info.id`` or, without
 one, by a stable id derived from the group, the provider model and the api_base; a changed
 file updates rows, and config-born deployments missing from the file are removed (those
-created in the admin are never touched). Unknown keys are kept and reported, never fatal.
+created in the admin are never touched). Settings the gateway does not act on are kept and
+reported by name (``config_check``), fatal only with ``strict``.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from apps.core.models import ProxyConfig
 from apps.core.secrets import ENV_PREFIX, encrypt, is_reference, resolve
 from apps.keys import hashing
 from apps.providers.registry import UnknownProvider, split_model
+from apps.routing import config_check
 from apps.routing.models import Deployment, ModelGroup
 
 TOP_LEVEL = {
@@ -64,42 +66,6 @@ SECRET_PARAMS = {
     "aws_web_identity_token",
 }
 PRICE_FIELDS = ("input_cost_per_token", "output_cost_per_token", "cache_read_input_token_cost")
-# Sections the gateway reads today; other keys in them are kept (and exported) as given.
-KNOWN_SETTINGS = {
-    "litellm_settings": {
-        "drop_params",
-        "num_retries",
-        "request_timeout",
-        "set_verbose",
-        "json_logs",
-        "success_callback",
-        "failure_callback",
-        "callbacks",
-    },
-    "router_settings": {
-        "routing_strategy",
-        "num_retries",
-        "timeout",
-        "fallbacks",
-        "allowed_fails",
-        "cooldown_time",
-        "redis_host",
-        "redis_port",
-        "redis_password",
-        "retry_after",
-        "enable_pre_call_checks",
-    },
-    "general_settings": {
-        "master_key",
-        "database_url",
-        "store_model_in_db",
-        "disable_spend_logs",
-        "alerting",
-        "proxy_batch_write_at",
-        "database_connection_pool_limit",
-        "max_request_size_mb",
-    },
-}
 
 
 class ConfigError(Exception):
@@ -114,6 +80,11 @@ class ImportReport:
     removed: list[str] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)
     unknown: list[str] = field(default_factory=list)
+    not_acted_on: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    rewritten: list[str] = field(default_factory=list)
+    # Entries that make the file unusable (an unknown provider): nothing is imported.
+    errors: list[str] = field(default_factory=list)
 
     @property
     def changed(self) -> bool:
@@ -126,7 +97,15 @@ class ImportReport:
         ]
         out += [f"skipped: {s}" for s in self.skipped]
         out += [f"kept, not used by the gateway: {u}" for u in self.unknown]
+        out += [f"not acted on: {n}" for n in self.not_acted_on]
+        out += [f"read differently: {r}" for r in self.rewritten]
+        out += [f"warning: {w}" for w in self.warnings]
         return out
+
+    @property
+    def ignored(self) -> list[str]:
+        """Everything the file asks for that the gateway does not act on (``--strict``)."""
+        return self.not_acted_on + self.unknown
 
 
 def _stable_id(group: str, model: str, api_base: str, seen: dict[str, int]) -> str:
@@ -218,7 +197,7 @@ def _deployment_fields(
     try:
         provider, upstream = split_model(model)
     except UnknownProvider as exc:
-        report.skipped.append(f"{label}: unknown provider '{exc.args[0]}' in '{model}'")
+        report.errors.append(f"{label}: unknown provider '{exc.args[0]}' in '{model}'")
         return None
     raw_info = entry.get("model_info")
     info: dict[str, Any] = raw_info if isinstance(raw_info, dict) else {}
@@ -304,9 +283,6 @@ def _store_settings(data: dict[str, Any], report: ImportReport) -> None:
         if not isinstance(value, dict):
             report.skipped.append(f"{section}: must be a mapping")
             value = {}
-        for key in value:
-            if key not in KNOWN_SETTINGS[section]:
-                report.unknown.append(f"{section}.{key}")
         sections[section] = dict(value)
     general = sections["general_settings"]
     master = general.pop("master_key", None)
@@ -346,11 +322,27 @@ def apply_environment(data: dict[str, Any]) -> None:
 
 
 @transaction.atomic
-def config_import(*, data: Any, prune: bool = True) -> ImportReport:
-    """Bring groups, deployments and proxy settings in line with a parsed config."""
+def config_import(*, data: Any, prune: bool = True, strict: bool = False) -> ImportReport:
+    """Bring groups, deployments and proxy settings in line with a parsed config.
+
+    Raises ConfigError (and changes nothing) for an empty file, an unknown provider, or with
+    ``strict`` a setting the gateway does not act on.
+    """
+    if data is None or data == {}:
+        raise ConfigError(
+            "the file is empty: nothing imported (importing it would remove every deployment "
+            "imported before)"
+        )
     if not isinstance(data, dict):
         raise ConfigError("the config must be a YAML mapping at the top level")
     report = ImportReport()
+    findings = config_check.check(data)
+    report.not_acted_on = findings.not_acted_on
+    report.warnings = findings.warnings
+    report.rewritten = findings.rewritten
+    if "model_list" not in data and prune:
+        prune = False
+        report.warnings.append("no model_list: the deployments are left as they are")
     entries = data.get("model_list") or []
     if not isinstance(entries, list):
         raise ConfigError("'model_list' must be a list")
@@ -404,4 +396,10 @@ def config_import(*, data: Any, prune: bool = True) -> ImportReport:
         stale.delete()
         ModelGroup.objects.filter(deployments__isnull=True).exclude(name__in=groups).delete()
     _store_settings(data, report)
+    if report.errors:
+        raise ConfigError("nothing imported: " + "; ".join(report.errors))
+    if strict and report.ignored:
+        raise ConfigError(
+            "nothing imported (--strict): the gateway does not act on " + "; ".join(report.ignored)
+        )
     return report

@@ -27,8 +27,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from apps.keys.services import master_key_ensure
 from apps.providers.registry import UnknownProvider
-from apps.routing.config_io import ConfigError, apply_environment, config_import
-from apps.routing.management.commands.import_config import load_config_file
+from apps.routing.management.commands.import_config import import_file
 
 APP = "proxy_project.asgi:application"
 
@@ -58,6 +57,11 @@ class Command(BaseCommand):
         parser.add_argument("--server", choices=["uvicorn", "daphne"], default="uvicorn")
         parser.add_argument("--graceful-timeout", type=int, default=30)
         parser.add_argument("--no-migrate", action="store_true")
+        parser.add_argument(
+            "--strict",
+            action="store_true",
+            help="Refuse a --config file with a setting the gateway does not act on.",
+        )
         parser.add_argument("--log-level", default="info")
 
     def handle(self, *args: Any, **opts: Any) -> None:
@@ -66,14 +70,7 @@ class Command(BaseCommand):
         if not opts["no_migrate"]:
             call_command("migrate", interactive=False, verbosity=0)
         if opts["config"]:
-            data = load_config_file(opts["config"])
-            try:
-                report = config_import(data=data)
-            except ConfigError as exc:
-                raise CommandError(f"{opts['config']}: {exc}") from None
-            apply_environment(data)
-            for line in report.lines():
-                self.stdout.write(line)
+            import_file(opts["config"], stdout=self.stdout, strict=opts["strict"])
         if opts["alias"] and not opts["model"]:
             raise CommandError("--alias names the model of --model")
         new_master = None

@@ -4,7 +4,10 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.core.management import call_command
+from django.core.management.base import BaseCommand, CommandError, CommandParser, OutputWrapper
+from django.db import connection
+from django.db.migrations.executor import MigrationExecutor
 
 from apps.routing.config_io import ConfigError, apply_environment, config_import
 
@@ -15,9 +18,31 @@ def load_config_file(path: str) -> Any:
     except OSError as exc:
         raise CommandError(f"cannot read {path}: {exc.strerror}") from None
     try:
-        return yaml.safe_load(text) or {}
+        return yaml.safe_load(text)
     except yaml.YAMLError as exc:
         raise CommandError(f"{path} is not valid YAML: {exc}") from None
+
+
+def migrate_if_needed(stdout: OutputWrapper) -> None:
+    """Apply pending migrations first (a fresh database has no tables to import into)."""
+    executor = MigrationExecutor(connection)
+    if executor.migration_plan(executor.loader.graph.leaf_nodes()):
+        stdout.write("applying database migrations first")
+        call_command("migrate", interactive=False, verbosity=0)
+
+
+def import_file(
+    path: str, *, stdout: OutputWrapper, prune: bool = True, strict: bool = False
+) -> None:
+    """Import ``path`` and print what was done and everything not acted on, by name."""
+    data = load_config_file(path)
+    try:
+        report = config_import(data=data, prune=prune, strict=strict)
+    except ConfigError as exc:
+        raise CommandError(f"{path}: {exc}") from None
+    apply_environment(data)
+    for line in report.lines():
+        stdout.write(line)
 
 
 class Command(BaseCommand):
@@ -30,13 +55,17 @@ class Command(BaseCommand):
             action="store_true",
             help="Keep config-imported deployments that are not in this file.",
         )
+        parser.add_argument(
+            "--strict",
+            action="store_true",
+            help="Refuse the file when it has a setting the gateway does not act on.",
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
-        data = load_config_file(options["file"])
-        try:
-            report = config_import(data=data, prune=not options["keep_missing"])
-        except ConfigError as exc:
-            raise CommandError(f"{options['file']}: {exc}") from None
-        apply_environment(data)
-        for line in report.lines():
-            self.stdout.write(line)
+        migrate_if_needed(self.stdout)
+        import_file(
+            options["file"],
+            stdout=self.stdout,
+            prune=not options["keep_missing"],
+            strict=options["strict"],
+        )
