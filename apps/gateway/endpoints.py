@@ -13,7 +13,7 @@ from decimal import Decimal
 
 from apps.core.errors import GatewayError
 from apps.core.logs import REQUEST_ID
-from apps.gateway import admission, client_credentials, pipeline, streaming
+from apps.gateway import admission, batch, client_credentials, pipeline, streaming
 from apps.gateway.call import Call
 from apps.gateway.dialects.base import Dialect
 from apps.gateway.dialects.openai.dialect import OPENAI
@@ -136,13 +136,19 @@ async def serve_call(
             call.client_credentials = client_credentials.from_request(
                 req.headers, request.native if request.native is not None else request.body
             )
-            await admission.admit(call)
+            # A batch's parts are admitted one by one, each as a call of its own.
+            models = batch.models_of(request)
+            if models is None:
+                await admission.admit(call)
             task = asyncio.current_task()
             assert task is not None
             watcher = asyncio.get_running_loop().create_task(
                 _watch_disconnect(call, req.receive, task)
             )
-            cost = await answer(call, send)
+            if models is not None:
+                await batch.serve(call, models, send)
+            else:
+                cost = await answer(call, send)
         except GatewayError as err:
             call.failed(err)
             if not call.headers_sent:
