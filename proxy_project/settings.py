@@ -193,6 +193,11 @@ GATEWAY_UPSTREAM_QUEUE_TIMEOUT_S = env_float("GATEWAY_UPSTREAM_QUEUE_TIMEOUT_S",
 GATEWAY_UPSTREAM_MAX_RESPONSE_BYTES = env_int(
     "GATEWAY_UPSTREAM_MAX_RESPONSE_BYTES", 64 * 1024 * 1024
 )
+# Retries with no other deployment to go to: the first backoff (doubled each time, at most 8 s,
+# with jitter), and the longest upstream retry-after honoured (beyond it the error goes back
+# to the client at once, retry-after included). LiteLLM's values.
+GATEWAY_RETRY_BACKOFF_S = env_float("GATEWAY_RETRY_BACKOFF_S", 0.5)
+GATEWAY_RETRY_MAX_WAIT_S = env_float("GATEWAY_RETRY_MAX_WAIT_S", 60.0)
 # How long cached keys and the routing table live before a reload even without an invalidation
 # message, and how often each process polls the change marker when no Redis is configured.
 GATEWAY_CACHE_TTL_S = env_float("GATEWAY_CACHE_TTL_S", 300.0)

@@ -25,6 +25,9 @@ GATEWAY_CHANGE_POLL_S = 0.2
 # Off unless a test turns them on: their queries would race other tests' table flushes.
 GATEWAY_BUDGET_RESET_S = 0
 GATEWAY_SPEND_SYNC_S = 0
+# Tests about errors need no real waits before retries; the retry tests set their own.
+GATEWAY_RETRY_BACKOFF_S = 0.02
+GATEWAY_RETRY_MAX_WAIT_S = 1.0
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},

@@ -22,6 +22,7 @@ from apps.routing import shared, state
 from apps.routing.policy import (
     CONTENT_POLICY,
     CONTEXT_WINDOW,
+    RATE_LIMIT,
     RequestOptions,
     RouterSettings,
     SettingsError,
@@ -159,7 +160,12 @@ async def run_attempts(call: Call, attempt: Attempt, scrub: Scrub) -> Any:
         mock = _mock_failure(options, model)
         if mock is not None:
             raise mock
-        return await _on_group(call, attempt, scrub, group, candidates, settings, options)
+        # A rate-limited group with nowhere else to go goes to its fallbacks at once, as in
+        # LiteLLM, rather than waiting out a retry-after.
+        eager = bool(fallback_groups(settings, group.name, options, RATE_LIMIT))
+        return await _on_group(
+            call, attempt, scrub, group, candidates, settings, options, eager_fallback=eager
+        )
     except GatewayError as err:
         if call.headers_sent:
             raise
@@ -238,6 +244,8 @@ async def _on_group(
     candidates: list[Candidate],
     settings: RouterSettings,
     options: RequestOptions,
+    *,
+    eager_fallback: bool = False,
 ) -> Any:
     """Attempts on one group's deployments, with its retries."""
     request = call.request
@@ -274,6 +282,8 @@ async def _on_group(
             if kind in (CONTEXT_WINDOW, CONTENT_POLICY) or retries >= settings.retries_for(
                 kind, options.num_retries
             ):
+                raise
+            if eager_fallback and kind == RATE_LIMIT and not plan.has_untried():
                 raise
             delay = plan.retry_delay(err, retries)
             if delay is None:

@@ -12,6 +12,7 @@ import time
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from apps.core.conf import conf
 from apps.core.errors import GatewayError, RateLimited
 from apps.routing import shared, state, strategies
 from apps.routing.policy import (
@@ -24,9 +25,6 @@ from apps.routing.policy import (
 )
 from apps.routing.selectors import Candidate, Group
 
-# An upstream asking to wait longer than this is not retried (the error goes back at once).
-MAX_RETRY_AFTER_S = 60.0
-_INITIAL_DELAY_S = 0.5
 _MAX_DELAY_S = 8.0
 
 
@@ -177,10 +175,10 @@ class Plan:
             return floor  # another deployment: at once
         asked = retry_after_s(err.headers)
         if asked is not None:
-            if asked > MAX_RETRY_AFTER_S:
-                return None
+            if asked > conf.GATEWAY_RETRY_MAX_WAIT_S:
+                return None  # the client gets the error and the retry-after at once
             return max(asked, floor)
-        backoff = min(_MAX_DELAY_S, _INITIAL_DELAY_S * 2**retry)
+        backoff = min(_MAX_DELAY_S, conf.GATEWAY_RETRY_BACKOFF_S * 2**retry)
         return max(backoff * (1 - 0.25 * random.random()), floor)
 
 

@@ -180,3 +180,17 @@ def test_request_fallbacks_only_to_models_the_key_may_use(
     assert response.status_code == 403
     assert "secret" in openai_error(response)["message"]
     assert fake_openai.requests == []
+
+
+def test_a_rate_limited_group_goes_to_its_fallback_without_waiting(
+    gateway_http, openai_upstream, fake_openai, router_config
+):
+    router_config(fallbacks=[{"gpt": ["backup"]}], num_retries=3)
+    openai_upstream("gpt", "error-429")
+    openai_upstream("backup", "gpt-4o")
+    fake_openai.fake.retry_after = "0.8"
+    response = gateway_http.post(CHAT, json={"model": "gpt", "messages": HELLO})
+    assert response.status_code == 200
+    assert response.headers["x-litellm-attempted-retries"] == "0"
+    assert _models(fake_openai) == ["error-429", "gpt-4o"]
+    assert fake_openai.requests[1].at - fake_openai.requests[0].at < 0.5

@@ -35,9 +35,10 @@ def test_429_is_retried_on_the_same_deployment_after_its_retry_after(
     assert (row.status_code, row.retries, row.fallbacks) == (200, 1, 0)
 
 
-def test_a_retry_after_beyond_a_minute_is_not_waited_for(
-    gateway_http, openai_upstream, fake_openai
+def test_a_retry_after_beyond_the_longest_wait_is_not_waited_for(
+    gateway_http, openai_upstream, fake_openai, settings
 ):
+    settings.GATEWAY_RETRY_MAX_WAIT_S = 60
     openai_upstream("gpt", "gpt-4o-mini")
     fake_openai.fake.fail("gpt-4o-mini", 429)
     fake_openai.fake.retry_after = "120"
@@ -49,8 +50,9 @@ def test_a_retry_after_beyond_a_minute_is_not_waited_for(
 
 
 def test_backoff_grows_between_retries_of_the_only_deployment(
-    gateway_http, openai_upstream, fake_openai
+    gateway_http, openai_upstream, fake_openai, settings
 ):
+    settings.GATEWAY_RETRY_BACKOFF_S = 0.5
     openai_upstream("gpt", "gpt-4o-mini")
     fake_openai.fake.fail("gpt-4o-mini", 500, 503)
     response = gateway_http.post(CHAT, json={"model": "gpt", "messages": HELLO})
