@@ -87,30 +87,36 @@ class Plan:
             latency_buffer=settings.lowest_latency_buffer,
         )
 
-    def _available(self, now: float) -> list[Candidate]:
-        return [
-            c
-            for c in self.ordered
-            if c.target.deployment_id not in self.tried
-            and not state.cooled_down(c.target.deployment_id, now)
-        ]
+    def _available(self, now: float, first_only: bool = False) -> list[Candidate]:
+        tried = self.tried
+        cooling = state.any_cooling()
+        out = []
+        for c in self.ordered:
+            dep = c.target.deployment_id
+            if (tried and dep in tried) or (cooling and state.cooled_down(dep, now)):
+                continue
+            out.append(c)
+            if first_only:
+                break
+        return out
 
     def has_untried(self) -> bool:
-        return bool(self._available(time.time()))
+        return bool(self._available(time.time(), first_only=True))
 
     async def next(self) -> Candidate:
         """The deployment for the next attempt (its rpm taken). Raises NoDeploymentAvailable."""
         now = time.time()
-        pool = self._available(now)
+        pool = self._available(now, first_only=True)
         if not pool and self.tried:
             self.tried.clear()  # every deployment had its turn: start over
-            pool = self._available(now)
+            pool = self._available(now, first_only=True)
         if not pool:
             wait = min(state.cooldown_remaining(c.target.deployment_id, now) for c in self.ordered)
             raise self._unavailable("are cooling down after failures", wait)
         first = pool[0]
         if first.rpm is None and first.tpm is None:
             return self._took(first)
+        pool = self._available(now)
         minute = state.current_minute(now)
         link = shared.link()
         if link is not None:

@@ -25,8 +25,6 @@ class Stats:
     tokens: int = 0
     fail_minute: int = 0
     fails: int = 0
-    # Wall-clock time (time.time()) until which the deployment is out; shared across instances.
-    cooldown_until: float = 0.0
     # Other instances' figures, from the last Redis sync.
     remote_in_flight: int = 0
     remote_latency_s: float | None = None
@@ -40,6 +38,9 @@ class Stats:
 
 
 _stats: dict[str, Stats] = {}
+# Deployments cooling down -> wall-clock time (time.time()) they come back; shared across
+# instances. Kept apart so that the common case (none) costs one truth test per request.
+_cooling: dict[str, float] = {}
 
 
 def stats(deployment_id: str) -> Stats:
@@ -56,6 +57,7 @@ def peek(deployment_id: str) -> Stats | None:
 def reset() -> None:
     """Forget everything (tests)."""
     _stats.clear()
+    _cooling.clear()
 
 
 def current_minute(now: float | None = None) -> int:
@@ -68,16 +70,25 @@ def seconds_to_next_minute(now: float | None = None) -> float:
 
 
 def cooldown_remaining(deployment_id: str, now: float | None = None) -> float:
-    found = _stats.get(deployment_id)
-    if found is None or not found.cooldown_until:
+    until = _cooling.get(deployment_id)
+    if until is None:
         return 0.0
-    left = found.cooldown_until - (time.time() if now is None else now)
+    left = until - (time.time() if now is None else now)
     return left if left > 0 else 0.0
 
 
+def any_cooling() -> bool:
+    return bool(_cooling)
+
+
 def cooled_down(deployment_id: str, now: float) -> bool:
-    found = _stats.get(deployment_id)
-    return found is not None and found.cooldown_until > now
+    until = _cooling.get(deployment_id)
+    if until is None:
+        return False
+    if until > now:
+        return True
+    del _cooling[deployment_id]  # over: forget it
+    return False
 
 
 def has_room(
@@ -139,10 +150,9 @@ def count_failure(deployment_id: str, now: float) -> int:
 
 
 def cool_down(deployment_id: str, until: float) -> None:
-    found = stats(deployment_id)
-    if until > found.cooldown_until:
-        found.cooldown_until = until
-    found.fails = 0
+    if until > _cooling.get(deployment_id, 0.0):
+        _cooling[deployment_id] = until
+        stats(deployment_id).fails = 0
 
 
 def in_flight(deployment_id: str) -> int:

@@ -12,27 +12,22 @@ import random
 from collections.abc import Callable, Sequence
 
 from apps.routing import state
-from apps.routing.selectors import Candidate
+from apps.routing.selectors import Candidate, shuffle_weights
 
 PriceOf = Callable[[Candidate], float | None]
 
 
-def _shuffle_weights(candidates: Sequence[Candidate]) -> list[float]:
-    """LiteLLM's simple-shuffle: ``weight`` when any deployment sets one, else rpm, else tpm
-    (when every deployment has it), else equal."""
-    if any(c.weight != 1 for c in candidates):
-        return [float(c.weight) for c in candidates]
-    if all(c.rpm for c in candidates):
-        return [float(c.rpm or 1) for c in candidates]
-    if all(c.tpm for c in candidates):
-        return [float(c.tpm or 1) for c in candidates]
-    return [1.0] * len(candidates)
-
-
-def _weighted_keys(weights: list[float]) -> list[float]:
+def _shuffle_keys(candidates: Sequence[Candidate]) -> list[float]:
     """Efraimidis-Spirakis: sorting by ``-u ** (1 / w)`` is a weighted random permutation (the
     first is picked with probability ``w / sum(w)``, the next among the rest likewise...)."""
     rnd = random.random
+    if candidates[0].share is None:
+        weights = shuffle_weights(candidates)
+    else:
+        weights = [c.share or 1.0 for c in candidates]
+    first = weights[0]
+    if all(w == first for w in weights):
+        return [-rnd() for _ in weights]
     return [-(rnd() ** (1.0 / w)) if w > 0 else 0.0 for w in weights]
 
 
@@ -77,8 +72,12 @@ def order(
             price = price_of(c) if price_of is not None else None
             keys.append((math.inf if price is None else price) + rnd() * 1e-18)
     else:
-        keys = _weighted_keys(_shuffle_weights(candidates))
-    ranked = sorted(range(len(candidates)), key=lambda i: (candidates[i].order, keys[i]))
+        keys = _shuffle_keys(candidates)
+    first = candidates[0].order
+    if all(c.order == first for c in candidates):
+        ranked = sorted(range(len(candidates)), key=keys.__getitem__)
+    else:
+        ranked = sorted(range(len(candidates)), key=lambda i: (candidates[i].order, keys[i]))
     return [candidates[i] for i in ranked]
 
 
