@@ -27,9 +27,10 @@ def reset_gateway_caches() -> None:
     from apps.core import changes
     from apps.gateway import tokens
     from apps.keys import auth
-    from apps.routing import selectors, state
+    from apps.routing import selectors, shared, state
 
     state.reset()
+    shared.forget()
     auth.clear_cache()
     selectors.clear_cache()
     tokens.clear()

@@ -240,7 +240,8 @@ class Shared:
                 state.cool_down(field.decode(), until)
 
     async def _sync_loop(self) -> None:
-        while True:
+        loop = asyncio.get_running_loop()
+        while _links.get(loop) is self:
             if self.usable:
                 try:
                     await self.sync()
@@ -274,6 +275,11 @@ def link() -> Shared | None:
             return None
         found = _links[loop] = Shared(client)
     return found
+
+
+def forget() -> None:
+    """Drop every loop's link (tests, after changing ``REDIS_URL``); their sync loops end."""
+    _links.clear()
 
 
 async def close() -> None:
