@@ -4,7 +4,7 @@ once and answers with a JSON list of completions, an error object in place of a 
 
 Each model is a call of its own (admission against limits and budgets, routing, retries,
 fallbacks as for any call, one usage row each, request id ``<id>-<n>``); the batch itself
-leaves no row.
+leaves no row, unless it is refused as a whole (a model not served or not allowed, a stream).
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from apps.gateway import admission, pipeline
 from apps.gateway.call import Call
 from apps.gateway.http import Send, send_response
 from apps.providers.schemas import CanonicalRequest, Op
+from apps.routing.selectors import resolve_group, routing_table
 
 MAX_MODELS = 10
 
@@ -80,7 +81,15 @@ async def _one(parent: Call, index: int, model: str) -> bytes:
 
 
 async def serve(parent: Call, models: list[str], send: Send) -> None:
-    """Answer a batch: every model called concurrently, the answers in the order asked."""
+    """Answer a batch: every model called concurrently, the answers in the order asked.
+
+    A model that is not served, or that the key may not use, fails the whole batch (one
+    usage row, the client's mistake) before any call is made.
+    """
+    assert parent.principal is not None
+    table = await routing_table()
+    for model in models:
+        resolve_group(table, parent.principal, model)
     parent.record = False
     parts = await asyncio.gather(*(_one(parent, n, m) for n, m in enumerate(models)))
     payload = b"[" + b",".join(parts) + b"]"

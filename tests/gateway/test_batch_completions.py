@@ -29,25 +29,38 @@ def test_two_models_answer_two_completions(
 
 
 def test_a_failing_model_gives_an_error_object_in_its_place(
-    gateway_server, gateway_http, openai_upstream, fake_openai, make_key
+    gateway_server, gateway_http, openai_upstream, fake_openai
 ):
     openai_upstream("gpt", "gpt-4o-mini")
-    openai_upstream("broken", "error-400")
-    openai_upstream("secret", "gpt-4o")
-    key = make_key(models=["gpt", "broken"])
+    openai_upstream("broken", "error-500")
     response = gateway_http.post(
-        CHAT,
-        json={"model": "broken,gpt,secret,missing", "messages": HELLO},
-        headers={"authorization": f"Bearer {key}"},
+        CHAT, json={"model": "broken,gpt", "messages": HELLO, "num_retries": 0}
     )
     assert response.status_code == 200
-    broken, ok, secret, missing = response.json()
-    assert broken["error"]["type"] == "invalid_request_error"
+    broken, ok = response.json()
+    assert set(broken["error"]) == {"message", "type", "param", "code"}
     assert ok["object"] == "chat.completion"
-    assert secret["error"]["type"] == "permission_error"
-    assert set(missing["error"]) == {"message", "type", "param", "code"}
-    rows = usage_rows(gateway_server, 4)
-    assert sorted(r.status_code for r in rows) == [200, 400, 403, 403]
+    rows = usage_rows(gateway_server, 2)
+    assert sorted(r.status_code for r in rows) == [200, 502]
+
+
+@pytest.mark.parametrize(("model", "status"), [("gpt,secret", 403), ("gpt,missing", 404)])
+def test_a_model_not_served_or_not_allowed_refuses_the_batch(
+    gateway_server, gateway_http, openai_upstream, fake_openai, make_key, model, status
+):
+    openai_upstream("gpt", "gpt-4o-mini")
+    openai_upstream("secret", "gpt-4o")
+    key = make_key(models=["gpt", "missing"])
+    response = gateway_http.post(
+        CHAT,
+        json={"model": model, "messages": HELLO},
+        headers={"authorization": f"Bearer {key}"},
+    )
+    assert response.status_code == status
+    assert model.split(",")[1] in openai_error(response)["message"]
+    assert fake_openai.requests == []
+    [row] = usage_rows(gateway_server, 1)
+    assert row.status_code == status
 
 
 def test_a_batch_cannot_be_streamed(gateway_server, gateway_http, openai_upstream, fake_openai):
