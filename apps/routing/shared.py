@@ -221,11 +221,14 @@ class Shared:
                     entry[4] += tokens
         for dep, found in state._stats.items():
             if dep not in totals:
-                found.remote_in_flight = 0
+                found.remote_in_flight = found.remote_requests = found.remote_tokens = 0
                 found.remote_latency_s = found.remote_ttft_s = None
-        for dep, (flight, lats, ttfts, _requests, _tokens) in totals.items():
+        for dep, (flight, lats, ttfts, requests, tokens) in totals.items():
             found = state.stats(dep)
             found.remote_in_flight = flight
+            found.remote_minute = minute
+            found.remote_requests = requests
+            found.remote_tokens = tokens
             found.remote_latency_s = sum(lats) / len(lats) if lats else None
             found.remote_ttft_s = sum(ttfts) / len(ttfts) if ttfts else None
         if stale:

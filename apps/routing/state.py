@@ -29,6 +29,10 @@ class Stats:
     remote_in_flight: int = 0
     remote_latency_s: float | None = None
     remote_ttft_s: float | None = None
+    # This minute's requests and tokens on the other instances.
+    remote_minute: int = 0
+    remote_requests: int = 0
+    remote_tokens: int = 0
 
     def roll(self, minute: int) -> None:
         if self.minute != minute:
@@ -153,6 +157,19 @@ def cool_down(deployment_id: str, until: float) -> None:
     if until > _cooling.get(deployment_id, 0.0):
         _cooling[deployment_id] = until
         stats(deployment_id).fails = 0
+
+
+def used_this_minute(deployment_id: str, minute: int) -> tuple[int, int]:
+    """(requests, tokens) of a deployment this minute, every instance counted."""
+    found = _stats.get(deployment_id)
+    if found is None:
+        return 0, 0
+    requests = found.requests if found.minute == minute else 0
+    tokens = found.tokens if found.minute == minute else 0
+    if found.remote_minute == minute:
+        requests += found.remote_requests
+        tokens += found.remote_tokens
+    return requests, tokens
 
 
 def in_flight(deployment_id: str) -> int:

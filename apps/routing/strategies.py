@@ -32,19 +32,18 @@ def _shuffle_keys(candidates: Sequence[Candidate]) -> list[float]:
 
 
 def _usage_ratio(candidate: Candidate, minute: int) -> float:
-    found = state.peek(candidate.target.deployment_id)
-    if found is None or found.minute != minute:
-        return 0.0
+    """This minute's use (every instance's) against the deployment's limits."""
+    requests, tokens = state.used_this_minute(candidate.target.deployment_id, minute)
     ratios = []
     if candidate.rpm:
-        ratios.append(found.requests / candidate.rpm)
+        ratios.append(requests / candidate.rpm)
     if candidate.tpm:
-        ratios.append(found.tokens / candidate.tpm)
+        ratios.append(tokens / candidate.tpm)
     if ratios:
         return max(ratios)
     # No limits: the fewest tokens this minute first (a large number keeps them after
     # deployments that still have headroom under a limit).
-    return 1.0 + found.tokens
+    return 1.0 + tokens
 
 
 def order(

@@ -155,3 +155,20 @@ def test_ordering_fifty_deployments_is_cheap() -> None:
             strategies.order(candidates, strategy)
         per_call = (time.perf_counter() - start) / 200
         assert per_call < 0.001, (strategy, per_call)
+
+
+def test_usage_based_counts_the_other_instances_too() -> None:
+    minute = state.current_minute()
+    state.take("a", minute)
+    found = state.stats("b")
+    found.remote_minute = minute
+    found.remote_requests = 5
+    counts = firsts([cand("a", rpm=10), cand("b", rpm=10)], "usage-based-routing-v2")
+    assert counts["a"] == N
+
+
+def test_least_busy_counts_the_other_instances_too() -> None:
+    state.started("a")
+    state.stats("b").remote_in_flight = 3
+    counts = firsts([cand("a"), cand("b")], "least-busy")
+    assert counts["a"] == N
