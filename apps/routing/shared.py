@@ -237,10 +237,19 @@ class Shared:
             task.add_done_callback(self.tasks.discard)
 
     def _merge_cooldowns(self, raw: dict[bytes, bytes], now: float) -> None:
+        over = []
         for field, value in raw.items():
             until = float(value)
             if until > now:
                 state.cool_down(field.decode(), until)
+            elif until < now - _STALE_S:
+                over.append(field)
+        if over:
+            task = asyncio.get_running_loop().create_task(
+                self.client.hdel(shared_redis.name("rt:cooldowns"), *over)
+            )
+            self.tasks.add(task)
+            task.add_done_callback(self.tasks.discard)
 
     async def _sync_loop(self) -> None:
         loop = asyncio.get_running_loop()
