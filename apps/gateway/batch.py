@@ -69,7 +69,7 @@ async def _one(parent: Call, index: int, model: str) -> bytes:
         await admission.admit(call)
         result = await pipeline.run(call)
         cost = pipeline.request_cost_of(call)
-        return call.dialect.render(call.request, result)  # type: ignore[arg-type]
+        return call.dialect.render(call.request, result)
     except GatewayError as err:
         call.failed(err)
         return call.dialect.error(err)[1]

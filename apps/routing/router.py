@@ -181,10 +181,10 @@ class Plan:
             return floor  # another deployment: at once
         asked = retry_after_s(err.headers)
         if asked is not None:
-            if asked > conf.GATEWAY_RETRY_MAX_WAIT_S:
+            if asked > float(conf.GATEWAY_RETRY_MAX_WAIT_S):
                 return None  # the client gets the error and the retry-after at once
             return max(asked, floor)
-        backoff = min(_MAX_DELAY_S, conf.GATEWAY_RETRY_BACKOFF_S * 2**retry)
+        backoff = min(_MAX_DELAY_S, float(conf.GATEWAY_RETRY_BACKOFF_S) * 2.0**retry)
         return max(backoff * (1 - 0.25 * random.random()), floor)
 
 

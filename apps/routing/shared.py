@@ -156,7 +156,12 @@ class Shared:
             shared_redis.name(f"rt:fails:{deployment_id}:{minute}"),
             shared_redis.name("rt:cooldowns"),
         ]
-        args = [allowed_fails, repr(until), deployment_id, "1" if may_cool else "0"]
+        args: list[int | str] = [
+            allowed_fails,
+            repr(until),
+            deployment_id,
+            "1" if may_cool else "0",
+        ]
         try:
             if int(await self.fail_script(keys=keys, args=args)):
                 state.cool_down(deployment_id, until)
@@ -232,9 +237,7 @@ class Shared:
             found.remote_latency_s = sum(lats) / len(lats) if lats else None
             found.remote_ttft_s = sum(ttfts) / len(ttfts) if ttfts else None
         if stale:
-            task = asyncio.get_running_loop().create_task(self.client.hdel(load_key(), *stale))
-            self.tasks.add(task)
-            task.add_done_callback(self.tasks.discard)
+            self._forget(load_key(), stale)
 
     def _merge_cooldowns(self, raw: dict[bytes, bytes], now: float) -> None:
         over = []
@@ -245,11 +248,18 @@ class Shared:
             elif until < now - _STALE_S:
                 over.append(field)
         if over:
-            task = asyncio.get_running_loop().create_task(
-                self.client.hdel(shared_redis.name("rt:cooldowns"), *over)
-            )
-            self.tasks.add(task)
-            task.add_done_callback(self.tasks.discard)
+            self._forget(shared_redis.name("rt:cooldowns"), over)
+
+    def _forget(self, key: str, fields: list[bytes]) -> None:
+        """Remove hash fields nobody needs any more, off the sync's path."""
+
+        async def delete() -> None:
+            with contextlib.suppress(Exception):
+                await self.client.hdel(key, *fields)
+
+        task = asyncio.get_running_loop().create_task(delete())
+        self.tasks.add(task)
+        task.add_done_callback(self.tasks.discard)
 
     async def _sync_loop(self) -> None:
         loop = asyncio.get_running_loop()
