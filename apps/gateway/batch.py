@@ -63,6 +63,7 @@ async def _one(parent: Call, index: int, model: str) -> bytes:
         dialect=parent.dialect,
     )
     call.principal = parent.principal
+    call.tags = parent.tags
     call.request = dataclasses.replace(request, body=body)
     cost: Decimal | None = None
     try:

@@ -93,3 +93,18 @@ def test_the_models_are_called_concurrently(gateway_http, openai_upstream, fake_
     response = gateway_http.post(CHAT, json={"model": "a,b", "messages": HELLO})
     assert response.status_code == 200 and len(response.json()) == 2
     assert time.monotonic() - start < 0.75
+
+
+def test_each_part_keeps_the_header_tags(
+    gateway_server, gateway_http, openai_upstream, fake_openai
+):
+    openai_upstream("gpt", "gpt-4o-mini")
+    openai_upstream("other", "gpt-4o")
+    response = gateway_http.post(
+        CHAT,
+        json={"model": "gpt,other", "messages": HELLO},
+        headers={"x-litellm-tags": "team-a"},
+    )
+    assert response.status_code == 200
+    rows = usage_rows(gateway_server, 2)
+    assert all(r.metadata.get("tags") == ["team-a"] for r in rows), [r.metadata for r in rows]
