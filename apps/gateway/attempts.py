@@ -10,12 +10,13 @@ a byte of the answer reached the client. Gateway-only request fields (``fallback
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import time
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
-from apps.core.errors import GatewayError, InvalidRequest, UpstreamError
+from apps.core.errors import GatewayError, InvalidRequest, ModelNotFound, UpstreamError
 from apps.gateway import client_credentials
 from apps.providers.registry import get_provider
 from apps.routing import shared, state
@@ -154,7 +155,10 @@ async def run_attempts(call: Call, attempt: Attempt, scrub: Scrub) -> Any:
     call.group_name = model
     group, candidates = await _candidates(call, table, model, check=True)
     for name in (options.fallbacks or ()) + (options.context_window_fallbacks or ()):
-        principal.check_model(name)  # a key may name only models it may use
+        # A key may name only models it may use (PermissionDenied otherwise); one that is not
+        # served is skipped when its turn comes.
+        with contextlib.suppress(ModelNotFound):
+            resolve_group(table, principal, name)
     settings = group.router
     try:
         mock = _mock_failure(options, model)

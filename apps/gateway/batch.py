@@ -64,6 +64,7 @@ async def _one(parent: Call, index: int, model: str) -> bytes:
     )
     call.principal = parent.principal
     call.tags = parent.tags
+    call.client_credentials = parent.client_credentials
     call.request = dataclasses.replace(request, body=body)
     cost: Decimal | None = None
     try:

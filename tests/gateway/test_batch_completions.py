@@ -108,3 +108,23 @@ def test_each_part_keeps_the_header_tags(
     assert response.status_code == 200
     rows = usage_rows(gateway_server, 2)
     assert all(r.metadata.get("tags") == ["team-a"] for r in rows), [r.metadata for r in rows]
+
+
+def test_each_part_is_admitted_against_the_keys_limits(
+    gateway_server, gateway_http, openai_upstream, fake_openai, make_key
+):
+    openai_upstream("gpt", "gpt-4o-mini")
+    key = make_key(models=["gpt"], rpm_limit=2)
+    response = gateway_http.post(
+        CHAT,
+        json={"model": "gpt,gpt,gpt", "messages": HELLO},
+        headers={"authorization": f"Bearer {key}"},
+    )
+    assert response.status_code == 200
+    parts = response.json()
+    assert sum(1 for p in parts if p.get("object") == "chat.completion") == 2
+    [refused] = [p for p in parts if "error" in p]
+    assert refused["error"]["type"] == "rate_limit_error"
+    assert len(fake_openai.requests) == 2
+    rows = usage_rows(gateway_server, 3)
+    assert sorted(r.status_code for r in rows) == [200, 200, 429]
