@@ -16,7 +16,14 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
-from apps.core.errors import GatewayError, InvalidRequest, ModelNotFound, UpstreamError
+from apps.core.errors import (
+    GatewayError,
+    InvalidRequest,
+    ModelNotFound,
+    UpstreamDisconnected,
+    UpstreamError,
+    UpstreamProtocolError,
+)
 from apps.gateway import client_credentials
 from apps.providers.registry import get_provider
 from apps.routing import shared, state
@@ -24,6 +31,7 @@ from apps.routing.policy import (
     CONTENT_POLICY,
     CONTEXT_WINDOW,
     RATE_LIMIT,
+    TIMEOUT,
     RequestOptions,
     RouterSettings,
     SettingsError,
@@ -106,6 +114,13 @@ def _mock_failure(options: RequestOptions, model: str) -> UpstreamError | None:
     return None
 
 
+def maybe_delivered(err: GatewayError) -> bool:
+    """The connection failed after the request went out (not a timeout, not an answer): the
+    upstream may have read it and started a billed generation, so it is never sent again,
+    to this deployment or another."""
+    return isinstance(err, UpstreamDisconnected | UpstreamProtocolError) and err.request_sent
+
+
 def _options(call: Call) -> RequestOptions:
     assert call.request is not None
     try:
@@ -171,7 +186,7 @@ async def run_attempts(call: Call, attempt: Attempt, scrub: Scrub) -> Any:
             call, attempt, scrub, group, candidates, settings, options, eager_fallback=eager
         )
     except GatewayError as err:
-        if call.headers_sent:
+        if call.headers_sent or maybe_delivered(err):
             raise
         kind = error_class(err)
         chain = fallback_groups(settings, group.name, options, kind)
@@ -204,7 +219,7 @@ async def _fallbacks(
         try:
             return await _on_group(call, attempt, scrub, group, candidates, group.router, options)
         except GatewayError as err:
-            if call.headers_sent:
+            if call.headers_sent or maybe_delivered(err):
                 raise
             last = err
     raise last
@@ -280,7 +295,7 @@ async def _on_group(
             state.ended(dep)
             err.message = scrub(err.message, candidate.target)
             plan.failed(candidate, err)
-            if call.headers_sent:
+            if call.headers_sent or maybe_delivered(err):
                 raise
             kind = error_class(err)
             if kind in (CONTEXT_WINDOW, CONTENT_POLICY) or retries >= settings.retries_for(
@@ -289,6 +304,13 @@ async def _on_group(
                 raise
             if eager_fallback and kind == RATE_LIMIT and not plan.has_untried():
                 raise
+            if (
+                kind == TIMEOUT
+                and err.request_sent
+                and TIMEOUT not in settings.retry_policy
+                and not plan.has_untried()
+            ):
+                raise  # the one that timed out may still be generating: not sent there again
             delay = plan.retry_delay(err, retries)
             if delay is None:
                 raise
