@@ -26,7 +26,8 @@ def _fields(entry: dict[str, Any]) -> dict[str, Any]:
     report = ImportReport()
     fields = _deployment_fields(entry, report, "model")
     if fields is None:
-        reason = report.skipped[0].split(": ", 1)[-1] if report.skipped else "invalid"
+        reasons = report.errors + report.skipped
+        reason = reasons[0].split(": ", 1)[-1] if reasons else "invalid"
         raise DeploymentInvalid(reason)
     for name, value in fields.items():
         limit = getattr(Deployment._meta.get_field(name), "max_length", None)
