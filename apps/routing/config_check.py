@@ -24,7 +24,8 @@ from apps.routing.policy import (
 # Settings the gateway acts on, per section. Everything else in these sections is kept (and
 # exported) but reported.
 ACTED_ON: dict[str, frozenset[str]] = {
-    "litellm_settings": LITELLM_ROUTER_KEYS | {"drop_params"},
+    "litellm_settings": LITELLM_ROUTER_KEYS
+    | {"drop_params", "success_callback", "failure_callback"},
     "router_settings": ROUTER_KEYS | {"enable_pre_call_checks"},
     "general_settings": frozenset({"master_key"}),
 }
@@ -39,9 +40,7 @@ INSTEAD = {
     "litellm_settings.cache_params": "response caching is not implemented",
     "general_settings.database_url": "set DATABASE_URL in the environment",
     "general_settings.alerting": "alerting is not implemented",
-    "litellm_settings.success_callback": "callbacks are not implemented; usage rows are kept",
-    "litellm_settings.failure_callback": "callbacks are not implemented; usage rows are kept",
-    "litellm_settings.callbacks": "callbacks are not implemented; usage rows are kept",
+    "litellm_settings.callbacks": "use success_callback / failure_callback webhooks",
     "litellm_settings.set_verbose": "set the log level with serve --log-level",
     "litellm_settings.json_logs": "logs are plain text",
     "general_settings.store_model_in_db": "deployments are always stored in the database",

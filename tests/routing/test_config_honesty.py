@@ -32,7 +32,7 @@ def test_settings_not_acted_on_are_named(tmp_path: Path) -> None:
         tmp_path,
         {
             "model_list": [MODEL],
-            "litellm_settings": {"num_retries": 1, "success_callback": ["langfuse"]},
+            "litellm_settings": {"num_retries": 1, "callbacks": ["langfuse"]},
             "router_settings": {
                 "routing_strategy": "least-busy",
                 "fallbacks": [{"gpt": ["other"]}],
@@ -44,7 +44,7 @@ def test_settings_not_acted_on_are_named(tmp_path: Path) -> None:
     )
     lines = out.splitlines()
     for name in (
-        "litellm_settings.success_callback",
+        "litellm_settings.callbacks",
         "router_settings.redis_host",
         "router_settings.redis_port",
         "general_settings.database_url",
