@@ -235,16 +235,14 @@ def apply(rows: list[Row]) -> None:
 
 def ensure_end_users(rows: list[Row]) -> None:
     """End users (the ``user`` field of a call) get a row the first time they spend, as in
-    LiteLLM, so their spend has a place to go. Remembered per process."""
-    wanted = {row["end_user"] for row in rows if row.get("end_user")} - _known_end_users
-    if not wanted:
-        return
-    EndUser.objects.bulk_create(
-        [EndUser(user_id=user_id) for user_id in sorted(wanted)], ignore_conflicts=True
-    )
-    if len(_known_end_users) > 100_000:
-        _known_end_users.clear()
-    _known_end_users.update(wanted)
+    LiteLLM, so their spend has a place to go.
 
-
-_known_end_users: set[str] = set()
+    One ``INSERT ... ON CONFLICT DO NOTHING`` per batch, never skipped on a per-process memory
+    of rows already made: an end user deleted through the management API (or by another
+    process) and then seen again must get a row again, or its spend would silently go nowhere.
+    """
+    wanted = sorted({row["end_user"] for row in rows if row.get("end_user")})
+    if wanted:
+        EndUser.objects.bulk_create(
+            [EndUser(user_id=user_id) for user_id in wanted], ignore_conflicts=True
+        )

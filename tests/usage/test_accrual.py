@@ -130,3 +130,14 @@ def test_parallel_writers_touching_the_same_holders_never_deadlock():
     assert not errors, errors
     team.refresh_from_db()
     assert team.spend == Decimal("0.01") * 2 * 15 * 3
+
+
+def test_an_end_user_deleted_and_seen_again_gets_its_spend():
+    """Regression: the writer remembered per process which end users it had created, so one
+    deleted meanwhile (``/customer/delete``, or another process) never got a row again and
+    its spend went nowhere."""
+    key, team, org, _user, _membership = _world()
+    write_rows(_rows(key, team, org)[:1])
+    EndUser.objects.filter(user_id="cust-0").delete()
+    write_rows(_rows(key, team, org, start=10)[:1])
+    assert EndUser.objects.get(user_id="cust-0").spend == Decimal("0.125")
