@@ -84,6 +84,9 @@ class Principal:
     scopes: tuple[Scope, ...] = ()
     # "key", "team" or "organization" when blocked: the caller is known, and refused.
     blocked: str = ""
+    # Model names this caller may send in place of a model group's (the team's
+    # ``model_aliases``, then the key's own ``aliases`` over them): {name: model group}.
+    aliases: dict[str, str] = field(default_factory=dict)
 
     def may_use(self, model_group: str, access_groups: Iterable[str] = ()) -> bool:
         if self.model_rules:
@@ -188,7 +191,20 @@ def _principal_for(key: VirtualKey) -> Principal:
         expires_at=key.expires_at,
         metadata=dict(key.metadata or {}),
         scopes=_scopes_of(key),
+        aliases=_aliases(team.model_aliases if team else None, key.aliases),
     )
+
+
+def _aliases(*levels: object) -> dict[str, str]:
+    """The alias maps of each level merged, later levels winning; entries that are not
+    ``{str: str}`` are left out (the admin's JSON field accepts anything)."""
+    merged: dict[str, str] = {}
+    for level in levels:
+        if isinstance(level, dict):
+            merged.update(
+                (k, v) for k, v in level.items() if isinstance(k, str) and isinstance(v, str) and v
+            )
+    return merged
 
 
 _RELATED = (

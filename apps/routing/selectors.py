@@ -325,11 +325,13 @@ async def check_access(*, principal: Principal, model: str) -> None:
 def resolve_group(
     table: RoutingTable, principal: Principal, model: str, *, check: bool = True
 ) -> tuple[Group, list[Candidate]]:
-    """The group serving ``model`` and its deployments (a wildcard group's with the matched
-    part filled into their upstream model), in configuration order.
+    """The group serving ``model`` (after the caller's model aliases) and its deployments (a
+    wildcard group's with the matched part filled into their upstream model), in
+    configuration order.
 
     Raises ModelNotFound, or PermissionDenied when ``check`` and the key may not use the group.
     """
+    model = principal.aliases.get(model, model)
     found = _resolve_for(table, principal, model) if check else table.resolve(model)
     if found is None:
         raise ModelNotFound(

@@ -245,3 +245,21 @@ async def test_a_change_during_a_load_is_not_undone_by_the_load(monkeypatch):
     await first
     monkeypatch.undo()
     assert "added-meanwhile" in (await routing_table()).groups
+
+
+async def test_model_aliases_of_key_and_team_route_to_their_groups():
+    """Regression: a key's ``aliases`` and its team's ``model_aliases`` were stored and shown
+    by the management API but never used, so a client asking for an alias got a 404."""
+    await adeploy("gpt-4o", "gpt-4o")
+    await adeploy("claude", "claude-sonnet")
+    caller = Principal(
+        key_id=1,
+        allowed_models=frozenset({"gpt-4o", "claude"}),
+        aliases={"fast": "gpt-4o", "smart": "claude"},
+    )
+    group, [candidate] = await candidates_for(principal=caller, model="fast")
+    assert (group.name, candidate.target.model) == ("gpt-4o", "gpt-4o")
+    group, _ = await candidates_for(principal=caller, model="smart")
+    assert group.name == "claude"
+    with pytest.raises(ModelNotFound):
+        await candidates_for(principal=MASTER, model="fast")
